@@ -1,0 +1,207 @@
+"""Reverse-mode automatic differentiation.
+
+Every differentiable primitive is a subclass of :class:`Function` with two static methods that sit
+next to each other and work on raw arrays (NumPy or CuPy):
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):            # a, b: arrays
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, dy):             # dy: gradient of the loss w.r.t. the output
+            a, b = ctx.saved_tensors
+            return dy * b, dy * a          # one gradient per input of forward
+
+``Mul.apply(x, y)`` takes Tensors (or plain values), unwraps them, runs ``forward`` and -- when
+a gradient is wanted -- records the call as a node of the graph. ``Tensor.backward()`` walks that
+graph once in reverse topological order. The walk is an explicit loop, not a recursion, so a
+chain of 10,000 ops works.
+
+A student's own op is written the same way; check it with :func:`tinypix.testing.gradcheck`.
+"""
+import contextlib
+
+from .backend import get_array_module
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    """True unless inside :func:`no_grad`."""
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Context manager and decorator that sets whether ops record a graph."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+
+def no_grad():
+    """Inside ``with no_grad():`` (or a function decorated ``@no_grad()``) no graph is recorded."""
+    return _GradMode(False)
+
+
+def enable_grad():
+    """Re-enable graph recording inside a ``no_grad`` block."""
+    return _GradMode(True)
+
+
+class Function:
+    """Base class of every differentiable primitive; an instance is the ``ctx`` of one call.
+
+    Subclasses define ``forward(ctx, *args)`` returning an array (or a tuple of arrays) and
+    ``backward(ctx, *dys)`` returning one gradient (array or None) per positional argument of
+    forward. Non-tensor arguments (ints, tuples, flags) get None.
+
+    Attributes available in forward and backward:
+        needs_input_grad: tuple of bools, one per positional argument -- skip work for the others.
+        saved_tensors: the arrays given to ``save_for_backward``.
+    """
+
+    def __init__(self):
+        self.needs_input_grad = ()
+        self.inputs = ()          # the Tensor arguments (None for non-tensors), to walk the graph
+        self._saved = ()
+        self._released = False
+        self._out_grads = None    # gradient accumulators, one per output, filled during backward
+        self._out_meta = ()       # (shape, dtype) of each output, to make zero gradients
+
+    def save_for_backward(self, *arrays):
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self._released:
+            raise RuntimeError(
+                f"{type(self).__name__}: trying to backward through the graph a second time; its "
+                "saved values were freed after the first backward. Call backward(retain_graph=True) "
+                "the first time if you need to backpropagate twice.")
+        return self._saved
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *dys):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args):
+        """Run the op on Tensors (and plain values); record it in the graph if a gradient is wanted."""
+        from .tensor import Tensor, check_same_device
+
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        check_same_device(cls.__name__, tensors)
+        ctx = cls()
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = _grad_enabled and any(ctx.needs_input_grad)
+        out = cls.forward(ctx, *raw)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        if not record:
+            results = tuple(Tensor._wrap(o) for o in outs)
+        else:
+            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx._out_meta = tuple((o.shape, o.dtype) for o in outs)
+            results = tuple(Tensor._wrap(o, ctx=ctx, index=i) for i, o in enumerate(outs))
+        return results[0] if single else results
+
+    def __repr__(self):
+        return f"<{type(self).__name__}Backward>"
+
+
+def _topological_order(root_ctx):
+    """Nodes reachable from ``root_ctx``, each after every node that consumes its output."""
+    order, visited = [], {id(root_ctx)}
+    stack = [(root_ctx, False)]
+    while stack:  # iterative depth-first search: post-order = inputs before consumers
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for t in node.inputs:
+            if t is not None and t._ctx is not None and id(t._ctx) not in visited:
+                visited.add(id(t._ctx))
+                stack.append((t._ctx, False))
+    return order[::-1]  # root first
+
+
+def _accumulate(store, i, g):
+    store[i] = g if store[i] is None else store[i] + g
+
+
+def run_backward(root, grad, retain_graph=False):
+    """Backpropagate ``grad`` (an array shaped like ``root``) through the graph that made ``root``."""
+    if root._ctx is None:  # a leaf: its gradient is the seed itself
+        root._accumulate_grad(grad)
+        return
+    order = _topological_order(root._ctx)
+    for node in order:
+        if node._released:
+            raise RuntimeError(
+                f"{type(node).__name__}: trying to backward through the graph a second time; its "
+                "saved values were freed after the first backward. Call backward(retain_graph=True) "
+                "the first time if you need to backpropagate twice.")
+        node._out_grads = [None] * len(node._out_meta)
+    root._ctx._out_grads[root._index] = grad
+
+    for node in order:
+        dys = node._out_grads
+        node._out_grads = None
+        if all(d is None for d in dys):
+            continue  # no path from the root reaches this output
+        xp = get_array_module(*[d for d in dys if d is not None])
+        dys = [xp.zeros(s, dtype=dt) if d is None else d for d, (s, dt) in zip(dys, node._out_meta)]
+        grads = node.backward(node, *dys)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(node.inputs):
+            raise RuntimeError(f"{type(node).__name__}.backward returned {len(grads)} gradients "
+                               f"for {len(node.inputs)} inputs")
+        for t, g in zip(node.inputs, grads):
+            if t is None or g is None or not t.requires_grad:
+                continue
+            if g.shape != t.shape:
+                raise RuntimeError(f"{type(node).__name__}.backward returned a gradient of shape "
+                                   f"{g.shape} for an input of shape {t.shape}")
+            if t._ctx is None:
+                t._accumulate_grad(g)
+            else:
+                if t._retains_grad:
+                    t._accumulate_grad(g)
+                _accumulate(t._ctx._out_grads, t._index, g)
+        if not retain_graph:
+            node._saved = ()
+            node._released = True
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: the backward of NumPy broadcasting.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1, so its
+    gradient adds up those copies.
+    """
+    if g.shape == tuple(shape):
+        return g
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1)
+    g = g.sum(axis=axes, keepdims=True) if axes else g
+    return g.reshape(shape)

@@ -1,0 +1,145 @@
+"""Making tensors: ``tensor``, ``zeros``, ``randn``, ... and the global random generator.
+
+dtype rules (PyTorch's): Python floats become float32, Python ints int64, bools bool; a NumPy
+array keeps its dtype (so float64 stays float64).
+"""
+import numpy as np
+
+from .backend import cupy, module_for, normalize_device, to_device
+
+float32, float64, float16 = np.float32, np.float64, np.float16
+int64, int32, int16, int8, uint8 = np.int64, np.int32, np.int16, np.int8, np.uint8
+bool_ = np.bool_
+
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Seed every random draw tinypix makes (randn, rand, dropout, init, shuffling) on CPU and GPU."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    import sys
+    if "cupy" in sys.modules:
+        sys.modules["cupy"].random.seed(seed)
+
+
+def generator():
+    """The global ``numpy.random.Generator`` behind tinypix's random numbers."""
+    return _rng
+
+
+def _infer_dtype(data):
+    """The dtype PyTorch would give ``torch.tensor(data)`` for Python data."""
+    flat = np.asarray(data)
+    if flat.dtype.kind == "f":
+        return np.dtype(np.float32) if not isinstance(data, np.ndarray) else flat.dtype
+    if flat.dtype.kind in "iu":
+        return flat.dtype if isinstance(data, np.ndarray) else np.dtype(np.int64)
+    if flat.dtype.kind == "b":
+        return np.dtype(np.bool_)
+    raise TypeError(f"tensor: cannot make a tensor from data of type {type(data).__name__} "
+                    f"(NumPy dtype {flat.dtype}); use numbers, nested lists or arrays")
+
+
+def as_array(data, dtype=None, device=None):
+    """An array on ``device`` from Python data, a NumPy/CuPy array or a Tensor."""
+    from .tensor import Tensor, _as_dtype
+    if isinstance(data, Tensor):
+        data = data.data
+    if hasattr(data, "__cuda_array_interface__"):  # already a CuPy array
+        arr = data if dtype is None else data.astype(_as_dtype(dtype), copy=False)
+        return arr if device is None else to_device(arr, normalize_device(device))
+    if isinstance(data, np.generic):
+        data = np.asarray(data)
+    dtype = _as_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    arr = np.array(data, dtype=dtype)
+    return to_device(arr, normalize_device(device)) if device is not None else arr
+
+
+def tensor(data, dtype=None, requires_grad=False, device="cpu"):
+    """A new tensor holding a copy of ``data`` (a number, nested lists, or an array)."""
+    from .tensor import Tensor
+    t = Tensor._wrap(as_array(data, dtype, device))
+    t.requires_grad = requires_grad
+    return t
+
+
+def from_numpy(array):
+    """A CPU tensor that shares memory with ``array`` (changes to one show in the other)."""
+    from .tensor import Tensor
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array)
+
+
+def _shape(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+
+
+def _filled(fill, size, dtype, requires_grad, device):
+    from .tensor import Tensor, _as_dtype
+    device = normalize_device(device)
+    xp = module_for(device)
+    t = Tensor._wrap(fill(xp, _shape(size), _as_dtype(dtype) or np.dtype(np.float32)))
+    t.requires_grad = requires_grad
+    return t
+
+
+def zeros(*size, dtype=None, requires_grad=False, device="cpu"):
+    return _filled(lambda xp, s, d: xp.zeros(s, d), size, dtype, requires_grad, device)
+
+
+def ones(*size, dtype=None, requires_grad=False, device="cpu"):
+    return _filled(lambda xp, s, d: xp.ones(s, d), size, dtype, requires_grad, device)
+
+
+def empty(*size, dtype=None, requires_grad=False, device="cpu"):
+    return _filled(lambda xp, s, d: xp.empty(s, d), size, dtype, requires_grad, device)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False, device="cpu"):
+    if dtype is None and isinstance(fill_value, bool):
+        dtype = np.bool_
+    elif dtype is None and isinstance(fill_value, int):
+        dtype = np.int64
+    return _filled(lambda xp, s, d: xp.full(s, fill_value, d), (size,), dtype, requires_grad, device)
+
+
+def _random(draw, size, dtype, requires_grad, device):
+    # Draw on the CPU from the one seeded generator, so a seed gives the same numbers on any device.
+    def fill(xp, s, d):
+        a = draw(s).astype(d)
+        return a if xp is np else cupy().asarray(a)
+    return _filled(fill, size, dtype, requires_grad, device)
+
+
+def randn(*size, dtype=None, requires_grad=False, device="cpu"):
+    """Samples from the standard normal distribution."""
+    return _random(lambda s: _rng.standard_normal(s), size, dtype, requires_grad, device)
+
+
+def rand(*size, dtype=None, requires_grad=False, device="cpu"):
+    """Samples from the uniform distribution on [0, 1)."""
+    return _random(lambda s: _rng.random(s), size, dtype, requires_grad, device)
+
+
+def randint(low, high, size, dtype=None, device="cpu"):
+    """Integers drawn uniformly from [low, high)."""
+    return _random(lambda s: _rng.integers(low, high, s), (size,), dtype or np.int64, False, device)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device="cpu"):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if is_int else np.float32
+    return _filled(lambda xp, s, d: xp.arange(start, end, step, dtype=d), (), dtype, requires_grad, device)
+
+
+def zeros_like(t, dtype=None, requires_grad=False, device=None):
+    return zeros(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
+
+
+def ones_like(t, dtype=None, requires_grad=False, device=None):
+    return ones(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)

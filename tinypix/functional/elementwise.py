@@ -1,0 +1,396 @@
+"""Elementwise primitives: arithmetic, exp/log, activations, comparisons.
+
+Binary ops broadcast like NumPy; their backward sums the gradient back down to each input's
+shape (``unbroadcast``). Python scalars take the tensor's dtype, so ``x * 2.0`` stays float32.
+"""
+import numpy as np
+
+from ..autograd import Function, unbroadcast
+from ..backend import get_array_module, to_device
+from ..tensor import Tensor, check_same_device
+
+
+# -- operands --------------------------------------------------------------------------------
+def _result_dtype(a, b):
+    """PyTorch's promotion: a float beats an integer; otherwise the wider type wins."""
+    fa, fb = a.kind == "f", b.kind == "f"
+    if fa != fb:
+        return a if fa else b
+    return np.promote_types(a, b)
+
+
+def _scalar_dtype(t, value):
+    if isinstance(value, bool):
+        return t.dtype
+    if isinstance(value, float) and t.dtype.kind != "f":
+        return np.dtype(np.float32)
+    if isinstance(value, int) and t.dtype.kind == "b":
+        return np.dtype(np.int64)
+    return t.dtype
+
+
+def operands(op, a, b):
+    """Two operands of one dtype: each a Tensor, or a constant array made from a Python scalar."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        check_same_device(op, [a, b])
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
+                             "(sizes must match or be 1, aligned from the last dimension)") from None
+        dtype = _result_dtype(a.dtype, b.dtype)
+        return (a if a.dtype == dtype else cast(a, dtype)), (b if b.dtype == dtype else cast(b, dtype))
+    t, value = (a, b) if isinstance(a, Tensor) else (b, a)
+    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        value = Tensor._wrap(to_device(value, t.device))
+        return operands(op, a if a is t else value, b if b is t else value)
+    if not isinstance(value, (int, float, bool, np.number)):
+        raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}")
+    dtype = _scalar_dtype(t, value)
+    t = t if t.dtype == dtype else cast(t, dtype)
+    const = get_array_module(t.data).asarray(value, dtype=dtype)
+    return (t, const) if a is not value else (const, t)
+
+
+# -- dtype and device moves ------------------------------------------------------------------
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return dy.astype(ctx.in_dtype) if ctx.in_dtype.kind == "f" else None, None
+
+
+class Move(Function):
+    @staticmethod
+    def forward(ctx, x, device):
+        ctx.in_device = "cuda" if device == "cpu" else "cpu"
+        return to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return to_device(dy, ctx.in_device), None
+
+
+def cast(x, dtype):
+    return Cast.apply(x, np.dtype(dtype))
+
+
+def move(x, device):
+    return Move.apply(x, device)
+
+
+# -- arithmetic ------------------------------------------------------------------------------
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx, dy):
+        sa, sb = ctx.shapes
+        return unbroadcast(dy, sa), unbroadcast(dy, sb)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a - b
+
+    @staticmethod
+    def backward(ctx, dy):
+        sa, sb = ctx.shapes
+        return unbroadcast(dy, sa), (unbroadcast(-dy, sb) if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, dy):
+        a, b = ctx.saved_tensors
+        da = unbroadcast(dy * b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(dy * a, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, dy):
+        a, b = ctx.saved_tensors
+        da = unbroadcast(dy / b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(-dy * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Pow(Function):
+    """a ** b. d/da = b a^(b-1); d/db = a^b log(a) (only computed when b needs a gradient)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a ** b
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        a, b, y = ctx.saved_tensors
+        da = unbroadcast(dy * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
+        if ctx.needs_input_grad[1]:
+            xp = get_array_module(a)
+            log_a = xp.log(xp.where(a > 0, a, 1))  # a^b log a -> 0 where a = 0 (the limit for b > 0)
+            db = unbroadcast(dy * y * log_a, b.shape)
+        else:
+            db = None
+        return da, db
+
+
+def add(a, b):
+    return Add.apply(*operands("add", a, b))
+
+
+def sub(a, b):
+    return Sub.apply(*operands("sub", a, b))
+
+
+def mul(a, b):
+    return Mul.apply(*operands("mul", a, b))
+
+
+def div(a, b):
+    a, b = operands("div", a, b)
+    if a.dtype.kind != "f":  # true division of integers gives floats, as in PyTorch
+        a, b = (cast(v, np.float32) if isinstance(v, Tensor) else v.astype(np.float32) for v in (a, b))
+    return Div.apply(a, b)
+
+
+def pow(a, b):
+    return Pow.apply(*operands("pow", a, b))
+
+
+# -- unary -----------------------------------------------------------------------------------
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, dy):
+        return -dy
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        y, = ctx.saved_tensors
+        return dy * y
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).log(x)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, = ctx.saved_tensors
+        return dy / x
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        y, = ctx.saved_tensors
+        return dy / (2 * y)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return get_array_module(x).abs(x)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, = ctx.saved_tensors
+        return dy * get_array_module(x).sign(x)  # 0 at x = 0, as in PyTorch
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = get_array_module(x).tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        y, = ctx.saved_tensors
+        return dy * (1 - y * y)
+
+
+class LeakyReLU(Function):
+    """max(x, 0) + slope * min(x, 0); slope 0 is ReLU. The gradient at 0 is taken as slope."""
+
+    @staticmethod
+    def forward(ctx, x, slope):
+        xp = get_array_module(x)
+        positive = x > 0
+        ctx.save_for_backward(positive)
+        ctx.slope = slope
+        return xp.where(positive, x, x * x.dtype.type(slope)) if slope else xp.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, dy):
+        positive, = ctx.saved_tensors
+        xp = get_array_module(dy)
+        if ctx.slope:
+            return xp.where(positive, dy, dy * dy.dtype.type(ctx.slope)), None
+        return dy * positive, None
+
+
+class Clamp(Function):
+    """min(max(x, lo), hi); the gradient passes where x lies inside [lo, hi]."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.bounds = lo, hi
+        return get_array_module(x).clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        inside = (x >= lo if lo is not None else True) & (x <= hi if hi is not None else True)
+        return dy * inside, None, None
+
+
+class Where(Function):
+    """cond ? a : b, broadcasting all three. cond carries no gradient."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        ctx.shapes = a.shape, b.shape
+        return get_array_module(a).where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, dy):
+        cond, = ctx.saved_tensors
+        xp = get_array_module(dy)
+        zero = dy.dtype.type(0)
+        da = unbroadcast(xp.where(cond, dy, zero), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        db = unbroadcast(xp.where(cond, zero, dy), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, da, db
+
+
+def _float_only(op, x):
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}; use x.float()")
+    return x
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def exp(x):
+    return Exp.apply(_float_only("exp", x))
+
+
+def log(x):
+    return Log.apply(_float_only("log", x))
+
+
+def sqrt(x):
+    return Sqrt.apply(_float_only("sqrt", x))
+
+
+def abs(x):
+    return Abs.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(_float_only("tanh", x))
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x), written as (1 + tanh(x/2)) / 2: composed, and it cannot overflow."""
+    return tanh(x * 0.5) * 0.5 + 0.5
+
+
+def relu(x):
+    return LeakyReLU.apply(x, 0.0)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyReLU.apply(x, float(negative_slope))
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: give at least one of min and max")
+    return Clamp.apply(x, min, max)
+
+
+def where(condition, a, b):
+    """Elementwise ``a if condition else b`` (``condition`` a bool tensor or array)."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    a, b = operands("where", a, b)
+    tensors = [t for t in (condition, a, b) if isinstance(t, Tensor)]
+    check_same_device("where", tensors)
+    try:
+        np.broadcast_shapes(tuple(cond.shape), tuple(np.shape(a)), tuple(np.shape(b)))
+    except ValueError:
+        raise ValueError(f"where: shapes {tuple(cond.shape)} (condition), {tuple(np.shape(a))} and "
+                         f"{tuple(np.shape(b))} cannot be broadcast together") from None
+    return Where.apply(cond, a, b)
+
+
+# -- comparisons (no gradient) ---------------------------------------------------------------
+def _compare(name, fn):
+    def compare(a, b):
+        a, b = operands(name, a, b)
+        a = a.data if isinstance(a, Tensor) else a
+        b = b.data if isinstance(b, Tensor) else b
+        return Tensor._wrap(fn(a, b))
+    compare.__name__ = name
+    compare.__doc__ = f"Elementwise ``{name}`` comparison; a bool tensor, outside the graph."
+    return compare
+
+
+eq = _compare("eq", lambda a, b: a == b)
+ne = _compare("ne", lambda a, b: a != b)
+lt = _compare("lt", lambda a, b: a < b)
+le = _compare("le", lambda a, b: a <= b)
+gt = _compare("gt", lambda a, b: a > b)
+ge = _compare("ge", lambda a, b: a >= b)

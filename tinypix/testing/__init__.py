@@ -1,0 +1,8 @@
+"""Testing helpers for tinypix and for students' own ops.
+
+``gradcheck`` needs only tinypix. ``tinypix.testing.strategies`` needs hypothesis
+(``pip install tinypix[test]``).
+"""
+from .gradcheck import GradcheckError, gradcheck
+
+__all__ = ["GradcheckError", "gradcheck"]
