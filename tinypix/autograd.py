@@ -22,10 +22,13 @@ chain of 10,000 ops works.
 A student's own op is written the same way; check it with :func:`tinypix.testing.gradcheck`.
 """
 import contextlib
+import os
+import traceback
 
 from .backend import get_array_module
 
 _grad_enabled = True
+_anomaly_mode = False
 
 
 def is_grad_enabled():
@@ -58,6 +61,68 @@ def no_grad():
 def enable_grad():
     """Re-enable graph recording inside a ``no_grad`` block."""
     return _GradMode(True)
+
+
+class AnomalyError(RuntimeError):
+    """A NaN or Inf appeared in forward or backward inside :func:`detect_anomaly`."""
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Inside this context every op checks its outputs and gradients for NaN and Inf.
+
+    The first op that produces one raises :class:`AnomalyError` naming the op, the line of
+    user code that created it, its input shapes, and which input or gradient went bad. It
+    slows every op down, so use it to hunt a bug, not to train.
+    """
+    global _anomaly_mode
+    prev, _anomaly_mode = _anomaly_mode, True
+    try:
+        yield
+    finally:
+        _anomaly_mode = prev
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_call_site():
+    """'file:line' of the innermost stack frame outside tinypix (where the user called the op)."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno}"
+    return "inside tinypix"
+
+
+def _nonfinite(a):
+    return getattr(a, "dtype", None) is not None and a.dtype.kind == "f" and \
+        not bool(get_array_module(a).isfinite(a).all())
+
+
+def _describe_inputs(args):
+    return ", ".join(f"{tuple(a.shape)} {a.dtype}" for a in args if hasattr(a, "shape")) or "none"
+
+
+def _check_forward(cls, raw, outs, site):
+    bad = [i for i, o in enumerate(outs) if _nonfinite(o)]
+    if bad:
+        already = [i for i, a in enumerate(raw) if _nonfinite(a)]
+        cause = (f"input {already} already held NaN/Inf" if already
+                 else "all its inputs were finite, so this op made the NaN/Inf")
+        raise AnomalyError(f"{cls.__name__} forward produced NaN/Inf in output {bad} (op created at "
+                           f"{site}); input shapes: {_describe_inputs(raw)}; {cause}")
+
+
+def _check_backward(node, dys, grads):
+    bad = [i for i, g in enumerate(grads) if g is not None and _nonfinite(g)]
+    if bad:
+        came_in = any(_nonfinite(d) for d in dys)
+        cause = ("the incoming gradient dy already held NaN/Inf" if came_in
+                 else "the incoming gradient was finite, so this op's backward made the NaN/Inf")
+        shapes = ", ".join(str(t.shape) if t is not None else "-" for t in node.inputs)
+        raise AnomalyError(f"{type(node).__name__} backward produced NaN/Inf in the gradient of input "
+                           f"{bad} (op created at {getattr(node, '_site', 'unknown')}); input shapes: "
+                           f"{shapes}; {cause}")
 
 
 class Function:
@@ -114,6 +179,9 @@ class Function:
         out = cls.forward(ctx, *raw)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
+        if _anomaly_mode:
+            ctx._site = _user_call_site()
+            _check_forward(cls, raw, outs, ctx._site)
         if not record:
             results = tuple(Tensor._wrap(o) for o in outs)
         else:
@@ -172,6 +240,8 @@ def run_backward(root, grad, retain_graph=False):
         grads = node.backward(node, *dys)
         if not isinstance(grads, tuple):
             grads = (grads,)
+        if _anomaly_mode:
+            _check_backward(node, dys, grads)
         if len(grads) != len(node.inputs):
             raise RuntimeError(f"{type(node).__name__}.backward returned {len(grads)} gradients "
                                f"for {len(node.inputs)} inputs")

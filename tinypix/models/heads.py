@@ -1,0 +1,36 @@
+"""Task heads: what the last layer of a pixel-labeling network means.
+
+All models end in a 1x1 convolution producing ``out_channels`` maps; the head turns them into
+    'segmentation'  class scores (logits), (N, classes, H, W) -- trained with cross-entropy;
+    'depth'         a positive depth, (N, 1, H, W) -- exp of the raw output (the net predicts log-depth);
+    'normals'       unit surface normals, (N, 3, H, W) -- the raw 3-vector divided by its length.
+"""
+from .. import nn
+from ..functional import normalize
+
+TASKS = ("segmentation", "depth", "normals")
+
+
+class TaskHead(nn.Module):
+    """The output activation for one task (see the module docstring)."""
+
+    def __init__(self, task="segmentation"):
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"TaskHead: unknown task {task!r}; choose one of {TASKS}")
+        self.task = task
+
+    def forward(self, x):
+        if self.task == "depth":
+            return x.clamp(-10.0, 10.0).exp()  # clamp: an untrained net must not overflow exp
+        if self.task == "normals":
+            return normalize(x, dim=1)
+        return x
+
+    def extra_repr(self):
+        return repr(self.task)
+
+
+def default_out_channels(task, num_classes):
+    """Channels the last 1x1 convolution needs for ``task``."""
+    return {"segmentation": num_classes, "depth": 1, "normals": 3}[task]

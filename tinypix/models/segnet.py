@@ -1,0 +1,41 @@
+"""SegNet (Badrinarayanan et al., 2017): the decoder upsamples with max-unpooling, putting each
+value back at the position its encoder's max-pool took it from, then convolves to fill the
+zeros. Only the pooling indices travel from encoder to decoder, not whole feature maps.
+"""
+from .. import nn
+from ..functional import max_pool2d, max_unpool2d, pad
+from .heads import TaskHead
+from .unet import conv_block
+
+
+class SegNet(nn.Module):
+    """x: (N, in_channels, H, W) -> (N, out_channels, H, W); padded to a multiple of 2**depth."""
+
+    def __init__(self, in_channels=3, out_channels=4, base_channels=16, depth=3, task="segmentation"):
+        super().__init__()
+        self.depth = depth
+        widths = [base_channels * 2 ** i for i in range(depth)]
+        self.encoders = nn.ModuleList(
+            [conv_block(in_channels if i == 0 else widths[i - 1], widths[i]) for i in range(depth)])
+        self.decoders = nn.ModuleList(
+            [conv_block(widths[i], widths[i - 1] if i > 0 else widths[0]) for i in reversed(range(depth))])
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.activation = TaskHead(task)
+
+    def forward(self, x):
+        H, W = x.shape[-2:]
+        m = 2 ** self.depth
+        ph, pw = (-H) % m, (-W) % m
+        if ph or pw:
+            x = pad(x, (0, pw, 0, ph))
+        stack = []
+        for enc in self.encoders:
+            x = enc(x)
+            size = x.shape[-2:]
+            x, idx = max_pool2d(x, 2, return_indices=True)
+            stack.append((idx, size))
+        for dec in self.decoders:
+            idx, size = stack.pop()
+            x = dec(max_unpool2d(x, idx, 2, output_size=size))  # values return to where they came from
+        y = self.activation(self.head(x))
+        return y[:, :, :H, :W] if (ph or pw) else y

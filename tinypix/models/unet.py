@@ -1,0 +1,76 @@
+"""U-Net (Ronneberger et al., 2015): downsample to see context, upsample to label every pixel,
+and concatenate each encoder level into the decoder so fine detail survives the bottleneck.
+
+    x (N, 3, H, W)
+    enc0 ---------------------------------------------- concat -> dec0 -> 1x1 conv -> (N, out, H, W)
+      maxpool                                           up
+      enc1 ------------------------------ concat -> dec1
+        maxpool                           up
+        ...            bottleneck (H / 2^depth)
+"""
+from .. import nn
+from ..functional import cat, pad
+from .heads import TaskHead
+
+
+def conv_block(c_in, c_out):
+    """Two (3x3 conv, BatchNorm, ReLU) layers; the conv bias is dropped as BatchNorm re-centers."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class UNet(nn.Module):
+    """U-Net for per-pixel outputs.
+
+    Args:
+        in_channels: input channels (3 for RGB).
+        out_channels: output maps (classes for segmentation, 1 for depth, 3 for normals).
+        base_channels: channels at full resolution; doubled at each level down.
+        depth: number of 2x downsamplings (the bottleneck is at H / 2**depth).
+        upsample: 'transpose' (2x2 transpose conv, stride 2) or 'bilinear' (bilinear 2x then 1x1 conv).
+        task: 'segmentation', 'depth' or 'normals' -- selects the output activation (see heads.py).
+
+    Shapes: x (N, in_channels, H, W) -> (N, out_channels, H, W) for any H, W: the input is
+    zero-padded up to a multiple of 2**depth and the output cropped back.
+    """
+
+    def __init__(self, in_channels=3, out_channels=4, base_channels=16, depth=4, upsample="transpose",
+                 task="segmentation"):
+        super().__init__()
+        if upsample not in ("transpose", "bilinear"):
+            raise ValueError(f"UNet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
+        if depth < 1:
+            raise ValueError(f"UNet: depth must be at least 1, got {depth}")
+        self.depth = depth
+        widths = [base_channels * 2 ** i for i in range(depth + 1)]
+        self.encoders = nn.ModuleList(
+            [conv_block(in_channels, widths[0])] + [conv_block(widths[i - 1], widths[i]) for i in range(1, depth + 1)])
+        self.pool = nn.MaxPool2d(2)
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for i in reversed(range(depth)):
+            if upsample == "transpose":
+                self.ups.append(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2))
+            else:
+                self.ups.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                                              nn.Conv2d(widths[i + 1], widths[i], 1)))
+            self.decoders.append(conv_block(2 * widths[i], widths[i]))
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.activation = TaskHead(task)
+
+    def forward(self, x):
+        H, W = x.shape[-2:]
+        m = 2 ** self.depth
+        ph, pw = (-H) % m, (-W) % m
+        if ph or pw:
+            x = pad(x, (0, pw, 0, ph))
+        skips = []
+        for i, enc in enumerate(self.encoders):
+            x = enc(x if i == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()  # the bottleneck
+        for up, dec in zip(self.ups, self.decoders):
+            x = dec(cat([skips.pop(), up(x)], dim=1))  # skip connection: concatenate channels
+        y = self.activation(self.head(x))
+        return y[:, :, :H, :W] if (ph or pw) else y
