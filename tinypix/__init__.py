@@ -23,3 +23,5 @@ __version__ = "0.1.0"
 # Importing the submodule tinypix.tensor set the package attribute `tensor` to that module;
 # the public name is the function, as in PyTorch.
 from .creation import tensor  # noqa: E402,F811
+from . import nn, optim
+from .serialization import load, save

@@ -1,0 +1,84 @@
+"""Compute kernels for convolution, pooling and resizing: arrays in, arrays out, no autograd.
+
+    from tinypix import kernels
+    cols = kernels.im2col(x, (3, 3), (1, 1), (1, 1), (1, 1))   # x: (N, C, H, W)
+
+Implementations:
+  reference  plain NumPy (``reference.py``), the specification; also runs on CuPy arrays.
+  numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays.
+
+This module is the one place that picks an implementation, per call, from the array and the
+environment variable ``TINYPIX_KERNELS``: unset, '' or 'numba' means the fast path,
+'reference' forces the readable one (for debugging). ``cpu.py`` (and Numba with it) is imported
+on the first fast call, so importing this package stays cheap.
+"""
+import os
+
+import numpy as np
+
+from . import reference
+from .reference import bilinear_source_index, conv_output_size
+
+ENV_VAR = "TINYPIX_KERNELS"
+CHOICES = ("", "numba", "reference")
+
+__all__ = ["backend_name", "bilinear_interpolate", "bilinear_interpolate_backward",
+           "bilinear_source_index", "col2im", "conv_output_size", "im2col", "max_pool2d",
+           "max_pool2d_backward", "max_unpool2d", "max_unpool2d_backward"]
+
+
+def _implementation(x):
+    """The module whose kernels compute on array ``x``."""
+    choice = os.environ.get(ENV_VAR, "")
+    if choice not in CHOICES:
+        raise ValueError(f"{ENV_VAR}={choice!r} is not one of {', '.join(map(repr, CHOICES))}")
+    # CuPy arrays use the reference code (it is written for any xp) until CUDA kernels exist.
+    if choice == "reference" or reference._xp(x) is not np:
+        return reference
+    from . import cpu
+    return cpu
+
+
+def backend_name(x):
+    """'numba' or 'reference': which implementation a kernel call on array ``x`` would use now."""
+    return "reference" if _implementation(x) is reference else "numba"
+
+
+def im2col(x, kernel_size, stride, padding, dilation):
+    """x: (N, C, H, W) -> cols: (N, C*kh*kw, OH*OW). Spec: reference.im2col."""
+    return _implementation(x).im2col(x, kernel_size, stride, padding, dilation)
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    """cols: (N, C*kh*kw, OH*OW) -> x: (N, C, H, W), the adjoint of im2col. Spec: reference.col2im."""
+    return _implementation(cols).col2im(cols, x_shape, kernel_size, stride, padding, dilation)
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """x: (N, C, H, W) -> (y, indices): (N, C, OH, OW) each. Spec: reference.max_pool2d."""
+    return _implementation(x).max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def max_pool2d_backward(dy, indices, x_shape):
+    """dy, indices: (N, C, OH, OW) -> dx: (N, C, H, W). Spec: reference.max_pool2d_backward."""
+    return _implementation(dy).max_pool2d_backward(dy, indices, x_shape)
+
+
+def max_unpool2d(x, indices, output_hw):
+    """x, indices: (N, C, H, W) -> y: (N, C, OH, OW). Spec: reference.max_unpool2d."""
+    return _implementation(x).max_unpool2d(x, indices, output_hw)
+
+
+def max_unpool2d_backward(dy, indices):
+    """dy: (N, C, OH, OW), indices: (N, C, H, W) -> dx: (N, C, H, W). Spec: reference.max_unpool2d_backward."""
+    return _implementation(dy).max_unpool2d_backward(dy, indices)
+
+
+def bilinear_interpolate(x, out_hw, align_corners, scale_hw=(None, None)):
+    """x: (N, C, H, W) -> y: (N, C, OH, OW). Spec: reference.bilinear_interpolate."""
+    return _implementation(x).bilinear_interpolate(x, out_hw, align_corners, scale_hw)
+
+
+def bilinear_interpolate_backward(dy, in_hw, align_corners, scale_hw=(None, None)):
+    """dy: (N, C, OH, OW) -> dx: (N, C, H, W). Spec: reference.bilinear_interpolate_backward."""
+    return _implementation(dy).bilinear_interpolate_backward(dy, in_hw, align_corners, scale_hw)

@@ -1,0 +1,78 @@
+"""DataLoader: batch counts, stacking into tensors, reproducible shuffling and augmentation."""
+import numpy as np
+import pytest
+
+import tinypix
+from tinypix.data import DataLoader, Dataset, SyntheticScenes, collate
+from tinypix.data import transforms as T
+
+
+class Numbers(Dataset):
+    """Sample i is {'x': [i, i] float32, 'y': i}: easy to trace through a loader."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return {"x": np.full(2, i, np.float32), "y": np.int64(i)}
+
+
+def order(loader):
+    return [int(v) for batch in loader for v in batch["y"].numpy()]
+
+
+def test_dataset_is_abstract():
+    with pytest.raises(TypeError):
+        Dataset()
+
+
+def test_batches_and_length():
+    loader = DataLoader(Numbers(10), batch_size=4)
+    assert len(loader) == 3
+    batches = list(loader)
+    assert [b["x"].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
+    assert isinstance(batches[0]["x"], tinypix.Tensor)
+    assert batches[0]["x"].dtype == tinypix.from_numpy(np.zeros(1, np.float32)).dtype
+    np.testing.assert_array_equal(batches[2]["y"].numpy(), [8, 9])
+    dropped = DataLoader(Numbers(10), batch_size=4, drop_last=True)
+    assert len(dropped) == 2 and [b["x"].shape[0] for b in dropped] == [4, 4]
+    assert len(DataLoader(Numbers(8), batch_size=4, drop_last=True)) == 2
+    with pytest.raises(ValueError, match="batch_size"):
+        DataLoader(Numbers(3), batch_size=0)
+
+
+def test_shuffle_is_a_new_permutation_each_epoch_and_reproducible():
+    loader = DataLoader(Numbers(20), batch_size=3, shuffle=True, seed=5)
+    first, second = order(loader), order(loader)
+    assert sorted(first) == sorted(second) == list(range(20))
+    assert first != second and first != list(range(20))
+    again = DataLoader(Numbers(20), batch_size=3, shuffle=True, seed=5)
+    assert [order(again), order(again)] == [first, second]
+    assert order(DataLoader(Numbers(20), batch_size=3)) == list(range(20))
+
+
+def test_scene_batches_with_reproducible_augmentation():
+    scenes = SyntheticScenes(6, size=24, seed=1)
+    aug = T.Compose([T.RandomHorizontalFlip(), T.RandomResizedCrop(16), T.ColorJitter(0.3, 0.3, 0.3)])
+
+    def first_batch(seed):
+        return next(iter(DataLoader(scenes, batch_size=4, shuffle=True, seed=seed, transform=aug)))
+
+    a, b = first_batch(3), first_batch(3)
+    assert a["image"].shape == (4, 3, 16, 16) and a["mask"].shape == (4, 16, 16)
+    assert a["depth"].shape == (4, 16, 16) and a["normals"].shape == (4, 3, 16, 16)
+    for k in a:
+        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy())
+    assert not np.array_equal(a["image"].numpy(), first_batch(4)["image"].numpy())
+
+
+def test_collate_explains_mismatches():
+    with pytest.raises(ValueError, match="different keys"):
+        collate([{"a": np.zeros(1)}, {"b": np.zeros(1)}])
+    with pytest.raises(ValueError, match=r"'a'.*different shapes.*transform"):
+        collate([{"a": np.zeros((2, 3))}, {"a": np.zeros((2, 4))}])

@@ -1,0 +1,125 @@
+"""Normalization: batch_norm (a primitive with a hand-written backward) and normalize (composed).
+
+Batch norm standardizes each channel over the batch and the spatial positions, then scales and
+shifts it:  y = (x - mean) / sqrt(var + eps) * weight + bias.  In training the mean and the
+(biased) variance come from the batch, and the running averages are updated with the unbiased
+variance; in evaluation the running averages are used instead, so y is an affine map of x.
+"""
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor, check_same_device
+from .elementwise import clamp, pow, sqrt
+from .reduce import sum
+
+
+def _channel_shape(x):
+    """(1, C, 1, 1, ...): per-channel values broadcast against x: (N, C, *)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+class BatchNorm(Function):
+    """y = xhat * weight + bias with xhat = (x - mean) * inv_std, per channel.
+
+    x: (N, C, *), weight, bias: (C,) or None, running_mean, running_var: (C,) or None.
+    Training (batch statistics), with m = N * prod(*) values per channel and sums over them:
+        dbias = sum(dy),  dweight = sum(dy * xhat),
+        dx = weight * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)).
+    The last two terms are the paths through the batch mean and variance. In evaluation the
+    statistics are constants: dx = dy * weight * inv_std.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        xp = get_array_module(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = _channel_shape(x)
+        if training:
+            m = x.size // x.shape[1]
+            mean = x.mean(axis=axes)
+            xhat = x - mean.reshape(shape)
+            var = (xhat * xhat).mean(axis=axes)  # biased: the batch is the population normalized
+            if running_mean is not None:
+                # In place: these arrays are the module's buffers.
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * var * (m / (m - 1))
+        else:
+            xhat = x - running_mean.astype(x.dtype).reshape(shape)
+            var = running_var.astype(x.dtype)
+        inv_std = 1 / xp.sqrt(var + eps)
+        xhat *= inv_std.reshape(shape)
+        ctx.save_for_backward(xhat, inv_std, weight)
+        ctx.training = training
+        y = xhat if weight is None else xhat * weight.reshape(shape)
+        return y if bias is None else y + bias.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, dy):
+        xhat, inv_std, weight = ctx.saved_tensors
+        axes = (0,) + tuple(range(2, dy.ndim))
+        shape = _channel_shape(dy)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dbias = dy.sum(axis=axes) if (need_b or (need_x and ctx.training)) else None
+        dweight = (dy * xhat).sum(axis=axes) if (need_w or (need_x and ctx.training)) else None
+        dx = None
+        if need_x:
+            scale = inv_std if weight is None else weight * inv_std
+            if ctx.training:
+                m = dy.size // dy.shape[1]
+                dx = dy - (dbias / m).reshape(shape) - xhat * (dweight / m).reshape(shape)
+                dx *= scale.reshape(shape)
+            else:
+                dx = dy * scale.reshape(shape)
+        return (dx, dweight if need_w else None, dbias if need_b else None,
+                None, None, None, None, None)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization over all dims but the channel dim 1 (PyTorch's F.batch_norm).
+
+    Args:
+        x: (N, C, *) floating tensor.
+        running_mean, running_var: (C,) tensors updated in place when ``training`` (as
+            ``(1 - momentum) * running + momentum * batch``), used when not; may be None in
+            training (then nothing is tracked).
+        weight, bias: (C,) scale and shift, or None.
+        training: use batch statistics (True) or the running ones (False).
+    Returns:
+        y: (N, C, *), same dtype as x.
+    """
+    if not isinstance(x, Tensor) or x.ndim < 2:
+        shape = x.shape if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"batch_norm: expected a floating-point input, got dtype {x.dtype}; use x.float()")
+    C = x.shape[1]
+    named = {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
+    for name, t in named.items():
+        if t is not None and t.shape != (C,):
+            raise ValueError(f"batch_norm: {name} has shape {t.shape} but the input {x.shape} has "
+                             f"C = {C} channels; expected shape ({C},)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+    if training and x.numel() // C <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got "
+                         f"input of shape {x.shape}; use a larger batch or call .eval()")
+    check_same_device("batch_norm", [t for t in (x, *named.values()) if t is not None])
+    return BatchNorm.apply(x, weight, bias, running_mean, running_var, bool(training),
+                           float(momentum), float(eps))
+
+
+def normalize(x, p=2.0, dim=1, eps=1e-12):
+    """x / max(||x||_p, eps) along ``dim`` (PyTorch's F.normalize); composed from primitives.
+
+    The norm is clamped *before* the root (max(||x||, eps) = max(sum|x|^p, eps^p)^(1/p)), so a
+    zero vector gives 0 with a finite gradient instead of 0/0.
+    """
+    if p == 2:
+        norm = sqrt(clamp(sum(x * x, dim, keepdim=True), min=eps * eps))
+    else:
+        norm = pow(clamp(sum(pow(abs(x), p), dim, keepdim=True), min=eps ** p), 1.0 / p)
+    return x / norm

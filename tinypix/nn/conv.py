@@ -1,0 +1,174 @@
+"""Layers that see images: Conv2d, ConvTranspose2d, pooling, unpooling and upsampling.
+
+Every one takes x: (N, C, H, W); arguments and weight layouts are PyTorch's, so a state_dict
+moves between the two unchanged.
+"""
+from .. import functional as F
+from ..creation import empty, zeros
+from ..functional.conv import pair
+from . import init
+from .module import Module, Parameter
+
+
+def _check_channels(layer, x, C):
+    if x.ndim != 4 or x.shape[1] != C:
+        hint = "; add a batch dimension with x.unsqueeze(0)" if x.ndim == 3 else ""
+        raise ValueError(f"{layer!r}: expected input of shape (N, {C}, H, W), got {x.shape}{hint}")
+
+
+class _ConvNd(Module):
+    """Shared parts of Conv2d and ConvTranspose2d: geometry, parameters, default init."""
+
+    def __init__(self, name, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 groups, bias, weight_shape_head):
+        super().__init__()
+        for what, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if n % groups:
+                raise ValueError(f"{name}: {what}={n} is not divisible by groups={groups}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = pair(name, "kernel_size", kernel_size, 1)
+        self.stride = pair(name, "stride", stride, 1)
+        self.padding = pair(name, "padding", padding, 0)
+        self.dilation = pair(name, "dilation", dilation, 1)
+        self.weight = Parameter(empty(*weight_shape_head, *self.kernel_size))
+        self.bias = Parameter(zeros(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Kaiming normal for ReLU, fan_in from the weight layout (dim 1 * kh * kw); bias 0."""
+        init.kaiming_normal_(self.weight, nonlinearity="relu")
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if getattr(self, "output_padding", (0, 0)) != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution: (N, in_channels, H, W) -> (N, out_channels, OH, OW).
+
+    weight: (out_channels, in_channels / groups, kh, kw); bias: (out_channels,).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True):
+        super().__init__("Conv2d", in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, (out_channels, in_channels // groups))
+
+    def forward(self, x):
+        _check_channels(self, x, self.in_channels)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """2-D transpose convolution (learned upsampling): the adjoint of Conv2d with this weight.
+
+    weight: (in_channels, out_channels / groups, kh, kw) -- Conv2d's layout from out to in.
+    ``forward(x, output_size=(H, W))`` picks the output_padding that gives that size, which
+    resolves the ambiguity of strided convolution (sizes 2k and 2k + 1 both halve to k).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1):
+        self.output_padding = pair("ConvTranspose2d", "output_padding", output_padding, 0)
+        super().__init__("ConvTranspose2d", in_channels, out_channels, kernel_size, stride, padding,
+                         dilation, groups, bias, (in_channels, out_channels // groups))
+
+    def _output_padding(self, x, output_size):
+        size = tuple(output_size)[-2:]
+        smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                    zip(x.shape[2:], self.stride, self.padding, self.dilation, self.kernel_size)]
+        if len(size) != 2 or any(not lo <= n < lo + s for n, lo, s in zip(size, smallest, self.stride)):
+            raise ValueError(f"{self!r}: output_size {tuple(output_size)} is not reachable from input "
+                             f"{x.shape}; each of H, W must lie in [{smallest[0]}, "
+                             f"{smallest[0] + self.stride[0] - 1}] and [{smallest[1]}, "
+                             f"{smallest[1] + self.stride[1] - 1}]")
+        return tuple(n - lo for n, lo in zip(size, smallest))
+
+    def forward(self, x, output_size=None):
+        _check_channels(self, x, self.in_channels)
+        out_pad = self.output_padding if output_size is None else self._output_padding(x, output_size)
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, out_pad,
+                                  self.groups, self.dilation)
+
+
+class MaxPool2d(Module):
+    """Max over each kernel_size window, stride apart (default: kernel_size). With
+    ``return_indices`` also returns where each maximum was, for MaxUnpool2d (SegNet)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """Mean over each kernel_size window, stride apart (default: kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool2d(Module):
+    """Put each value back where MaxPool2d found its maximum; zeros elsewhere.
+    ``forward(x, indices, output_size=None)``; give output_size when the pooled input had odd sizes."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = pair("MaxUnpool2d", "kernel_size", kernel_size, 1)
+        self.stride = pair("MaxUnpool2d", "stride", stride or kernel_size, 1)
+        self.padding = pair("MaxUnpool2d", "padding", padding, 0)
+
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Upsample(Module):
+    """Resize to ``size`` or by ``scale_factor`` with mode 'nearest' or 'bilinear' (see F.interpolate)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
+        super().__init__()
+        self.size, self.mode, self.align_corners = size, mode, align_corners
+        self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+
+    def extra_repr(self):
+        info = f"scale_factor={self.scale_factor}" if self.scale_factor is not None else f"size={self.size}"
+        return info + f", mode={self.mode!r}"

@@ -1,0 +1,346 @@
+"""Module and Parameter: the containers that hold a network's weights, as in PyTorch.
+
+Assigning a :class:`Parameter` or a :class:`Module` to an attribute of a Module registers it::
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)        # a child module
+            self.scale = nn.Parameter(tinypix.ones(1))
+            self.register_buffer("count", tinypix.zeros(1))   # state that is not trained
+
+        def forward(self, x):
+            return self.conv(x) * self.scale
+
+``state_dict()`` names every parameter and buffer by its attribute path (``conv.weight``,
+``enc.1.running_mean``), exactly as PyTorch does, so checkpoints can be moved between the two.
+"""
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..backend import get_array_module, normalize_device, to_device
+from ..creation import as_array
+from ..tensor import Tensor, _as_dtype, _is_dtype_name
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as trainable; ``requires_grad`` is True by default.
+
+    ``Parameter(t)`` shares ``t``'s array (no copy), as in PyTorch.
+    """
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(0.0)
+        # Tensor.__init__ copies its data; a Parameter made from a Tensor shares its array.
+        self._data = data.data if isinstance(data, Tensor) else as_array(data)
+        self.requires_grad = requires_grad
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _indent(text, spaces=2):
+    first, *rest = text.split("\n")
+    return "\n".join([first] + [" " * spaces + line for line in rest])
+
+
+class Module:
+    """Base class of every layer and network. Subclasses call ``super().__init__()`` first and
+    define ``forward``; calling the module runs ``forward``."""
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # -- registration --------------------------------------------------------------------------
+    def _check_init(self, what, name):
+        if "_parameters" not in self.__dict__:
+            cls = type(self).__name__
+            raise AttributeError(f"{cls}: cannot assign {what} '{name}' before Module.__init__() has "
+                                 f"run; call super().__init__() first in {cls}.__init__")
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Parameter):
+            self.register_parameter(name, value)
+        elif isinstance(value, Module):
+            self.add_module(name, value)
+        elif "_parameters" in self.__dict__ and name in self._parameters:
+            if value is not None:
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to "
+                                f"parameter '{name}'; wrap it as nn.Parameter(...) or assign None")
+            self._parameters[name] = None
+        elif "_buffers" in self.__dict__ and name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"{type(self).__name__}: buffer '{name}' must be a Tensor or None, "
+                                f"got {type(value).__name__}")
+            self._buffers[name] = value
+        else:
+            if "_modules" in self.__dict__ and name in self._modules:
+                del self._modules[name]  # a plain value now shadows the old submodule
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: look in the registries.
+        for registry in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(registry)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def _claim(self, name):
+        """Remove ``name`` from every registry and from the plain attributes."""
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        self._non_persistent.discard(name)
+        self.__dict__.pop(name, None)
+
+    def register_parameter(self, name, param):
+        """Add a Parameter (or None) under ``name``."""
+        self._check_init("parameter", name)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"{type(self).__name__}.register_parameter: '{name}' must be an "
+                            f"nn.Parameter or None, got {type(param).__name__}")
+        self._claim(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Add a Tensor that is state but not trained (e.g. BatchNorm's running mean).
+
+        Buffers move with ``to()``; persistent ones are saved in ``state_dict()``.
+        """
+        self._check_init("buffer", name)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"{type(self).__name__}.register_buffer: '{name}' must be a Tensor or "
+                            f"None, got {type(tensor).__name__}")
+        self._claim(name)
+        self._buffers[name] = tensor
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name, module):
+        """Add a child module under ``name`` (what ``self.name = module`` does)."""
+        self._check_init("module", name)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module: '{name}' must be a Module or None, "
+                            f"got {type(module).__name__}")
+        self._claim(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # -- running -------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); define "
+                                  "forward(self, ...) in the subclass")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- walking the tree ----------------------------------------------------------------------
+    def named_modules(self, prefix="", _memo=None):
+        """(name, module) for this module and every descendant, each module once."""
+        memo = set() if _memo is None else _memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(prefix + ("." if prefix else "") + name, memo)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        for name, child in self._modules.items():
+            if child is not None:
+                yield name, child
+
+    def children(self):
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, registry, prefix, recurse):
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_prefix, module in modules:
+            for name, value in getattr(module, registry).items():
+                if value is None or id(value) in seen:
+                    continue  # a tensor shared by two modules is listed once, as in PyTorch
+                seen.add(id(value))
+                yield mod_prefix + ("." if mod_prefix else "") + name, value
+
+    def named_parameters(self, prefix="", recurse=True):
+        return self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call ``fn(m)`` on every child (recursively), then on self; e.g. custom init."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and gradients -------------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout drops, batch norm uses batch statistics); returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Evaluation mode: same as ``train(False)``."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        """Clear every parameter's ``.grad`` (to None, or to zeros with ``set_to_none=False``)."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    # -- devices and dtypes --------------------------------------------------------------------
+    def to(self, *args, device=None, dtype=None):
+        """Move (``'cuda'``) and/or cast (``tinypix.float64``) parameters and buffers in place.
+
+        The Parameter objects stay the same, so an optimizer built before ``to()`` still works.
+        Only floating-point values are cast; integer buffers (e.g. counters) keep their dtype.
+        """
+        for a in args:
+            if isinstance(a, str) and not _is_dtype_name(a):
+                device = a
+            else:
+                dtype = a
+        device = normalize_device(device) if device is not None else None
+        dtype = _as_dtype(dtype)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: only floating-point dtypes are allowed, "
+                            f"got {dtype}")
+
+        def convert(a):
+            if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
+                a = a.astype(dtype)
+            return a if device is None else to_device(a, device)
+
+        for t in list(self.parameters()) + list(self.buffers()):
+            t.data = convert(t.data)
+            if t.grad is not None:
+                t.grad.data = convert(t.grad.data)
+        return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):
+        return self.to(np.float32)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self, prefix="", keep_vars=False):
+        """An ordered dict name -> Tensor of every parameter and persistent buffer.
+
+        Values share memory with the module (as in PyTorch); they are detached unless
+        ``keep_vars``. Copy them (or save them) before training on if you need a snapshot.
+        """
+        out = OrderedDict()
+        for mod_prefix, module in self.named_modules(prefix.rstrip(".")):
+            dot = mod_prefix + ("." if mod_prefix else "")
+            for name, p in module._parameters.items():
+                if p is not None:
+                    out[dot + name] = p if keep_vars else p.detach()
+            for name, b in module._buffers.items():
+                if b is not None and name not in module._non_persistent:
+                    out[dot + name] = b if keep_vars else b.detach()
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values from ``state_dict`` (Tensors or NumPy/CuPy arrays) into this module.
+
+        Values are cast to each parameter's dtype and moved to its device. Shape mismatches are
+        always errors; with ``strict`` so are missing and unexpected keys. All problems are
+        reported together, by name. Returns ``(missing_keys, unexpected_keys)``.
+        """
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            value = value.data if isinstance(value, Tensor) else value
+            if not hasattr(value, "shape"):
+                value = np.asarray(value)
+            if tuple(value.shape) != target.shape:
+                errors.append(f"size mismatch for {key}: copying a param with shape "
+                              f"{tuple(value.shape)} from checkpoint, the shape in current model is "
+                              f"{target.shape}.")
+        if strict and unexpected:
+            errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+        if strict and missing:
+            errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
+        with no_grad():
+            for key, target in own.items():
+                if key in state_dict:
+                    value = state_dict[key]
+                    value = value.data if isinstance(value, Tensor) else value
+                    value = to_device(get_array_module(value).asarray(value), target.device)
+                    target.data[...] = value.astype(target.dtype, copy=False)
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing ------------------------------------------------------------------------------
+    def extra_repr(self):
+        """The text inside the parentheses of this module's repr (e.g. ``3, 8, kernel_size=(3, 3)``)."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): {_indent(repr(m))}" for name, m in self._modules.items()]
+        if len(lines) == 1 and not children:
+            return f"{type(self).__name__}({lines[0]})"
+        body = "\n  ".join(lines + children)
+        return f"{type(self).__name__}(\n  {body}\n)" if body else f"{type(self).__name__}()"
