@@ -6,11 +6,12 @@
 Implementations:
   reference  plain NumPy (``reference.py``), the specification; also runs on CuPy arrays.
   numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays.
+  cuda       CUDA C kernels (``*.cu``, compiled by CuPy in ``cuda.py``), the default for CuPy arrays.
 
 This module is the one place that picks an implementation, per call, from the array and the
-environment variable ``TINYPIX_KERNELS``: unset, '' or 'numba' means the fast path,
-'reference' forces the readable one (for debugging). ``cpu.py`` (and Numba with it) is imported
-on the first fast call, so importing this package stays cheap.
+environment variable ``TINYPIX_KERNELS``: unset, '' or 'numba' means the fast path for the
+array's device, 'reference' forces the readable one (for debugging). ``cpu.py`` (and Numba with
+it) and ``cuda.py`` are imported on first use, so importing this package stays cheap.
 """
 import os
 
@@ -32,16 +33,18 @@ def _implementation(x):
     choice = os.environ.get(ENV_VAR, "")
     if choice not in CHOICES:
         raise ValueError(f"{ENV_VAR}={choice!r} is not one of {', '.join(map(repr, CHOICES))}")
-    # CuPy arrays use the reference code (it is written for any xp) until CUDA kernels exist.
-    if choice == "reference" or reference._xp(x) is not np:
+    if choice == "reference":
         return reference
+    if reference._xp(x) is not np:
+        from . import cuda
+        return cuda
     from . import cpu
     return cpu
 
 
 def backend_name(x):
-    """'numba' or 'reference': which implementation a kernel call on array ``x`` would use now."""
-    return "reference" if _implementation(x) is reference else "numba"
+    """'reference', 'numba' or 'cuda': which implementation a kernel call on ``x`` would use now."""
+    return {"reference": "reference", "cpu": "numba", "cuda": "cuda"}[_implementation(x).__name__.rsplit(".", 1)[-1]]
 
 
 def im2col(x, kernel_size, stride, padding, dilation):

@@ -33,12 +33,13 @@ SOURCES = {
     "bilinear.cu": ("bilinear_interpolate", "bilinear_interpolate_backward"),
 }
 CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+OPTIONS = ("-std=c++14",)  # compiler options, for NVRTC here and for nvcc in the tests
 BLOCK = 256  # threads per block
 
 
 def name_expressions(filename):
-    """The kernel instances compiled from one file: ``["im2col<float>", "im2col<double>", ...]``."""
-    return [f"{kernel}<{ctype}>" for kernel in SOURCES[filename] for ctype in CTYPES.values()]
+    """The kernel instances compiled from one file: ``("im2col<float>", "im2col<double>", ...)``."""
+    return tuple(f"{kernel}<{ctype}>" for kernel in SOURCES[filename] for ctype in CTYPES.values())
 
 
 @functools.lru_cache(maxsize=None)
@@ -46,7 +47,7 @@ def _module(filename):
     """The compiled ``cupy.RawModule`` of one .cu file (compiled on first use, once per process)."""
     import cupy
     code = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
-    return cupy.RawModule(code=code, options=("-std=c++14",), name_expressions=name_expressions(filename))
+    return cupy.RawModule(code=code, options=OPTIONS, name_expressions=name_expressions(filename))
 
 
 @functools.lru_cache(maxsize=None)

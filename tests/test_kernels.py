@@ -297,8 +297,9 @@ def test_import_is_lazy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_reference_runs_on_cupy():
+def test_reference_runs_on_cupy(monkeypatch):
     cupy = pytest.importorskip("cupy")
+    monkeypatch.setenv("TINYPIX_KERNELS", "reference")  # the readable path, on the GPU
     try:
         cupy.cuda.runtime.getDeviceCount()
     except Exception:
