@@ -73,7 +73,8 @@ def test_cross_entropy_and_nll_match_pytorch(shape, reduction, weighted, smoothi
     (x,), (xt,) = _both(torch, xs)
     w, wt = (tinypix.tensor(weight), torch.tensor(weight)) if weighted else (None, None)
     ours = F.cross_entropy(x, tinypix.tensor(labels), w, label_smoothing=smoothing, **kwargs)
-    theirs = torch.nn.functional.cross_entropy(xt, torch.tensor(labels), wt, label_smoothing=smoothing, **kwargs)
+    theirs = torch.nn.functional.cross_entropy(xt, torch.tensor(labels), wt, label_smoothing=smoothing,
+                                               **kwargs)
     _assert_same(torch, ours, theirs, [x], [xt])
     (x,), (xt,) = _both(torch, np.log(np.exp(xs) / np.exp(xs).sum(1, keepdims=True)))
     ours = F.nll_loss(x, tinypix.tensor(labels), w, **kwargs)
@@ -122,7 +123,8 @@ def regression_problem(draw):
     return x, y, mask
 
 
-@given(regression_problem(), REDUCTIONS, st.sampled_from(["mse", "l1", "smooth_l1"]), st.sampled_from([0.0, 0.5, 1.0]))
+@given(regression_problem(), REDUCTIONS, st.sampled_from(["mse", "l1", "smooth_l1"]),
+       st.sampled_from([0.0, 0.5, 1.0]))
 def test_regression_losses_gradcheck(problem, reduction, kind, beta):
     x, y, mask = problem
     # |x - y| must stay away from the kinks (0 for l1, beta for smooth_l1) for finite differences.
@@ -178,8 +180,10 @@ def test_masked_losses_average_valid_pixels_and_ignore_nan_holes():
 def test_bce_with_logits_gradcheck(args, reduction):
     x, y, pos_weight = args
     inputs = (x, y) + ((pos_weight,) if pos_weight is not None else ())
-    gradcheck(lambda x, y, pw=None: F.binary_cross_entropy_with_logits(x, y, reduction=reduction, pos_weight=pw),
-              inputs)
+
+    def fn(x, y, pw=None):
+        return F.binary_cross_entropy_with_logits(x, y, reduction=reduction, pos_weight=pw)
+    gradcheck(fn, inputs)
 
 
 def test_bce_with_logits_matches_pytorch_and_is_stable():

@@ -209,7 +209,8 @@ def test_conv_layers_default_init_and_shapes():
     assert tconv(y, output_size=(11, 11)).shape == (1, 6, 11, 11)
     with pytest.raises(ValueError, match=r"output_size \(13, 11\) is not reachable"):
         tconv(y, output_size=(13, 11))
-    with pytest.raises(ValueError, match=r"Conv2d\(4, 6.*expected input of shape \(N, 4, H, W\), got \(4, 7, 9\).*unsqueeze"):
+    with pytest.raises(ValueError, match=r"Conv2d\(4, 6.*expected input of shape \(N, 4, H, W\), "
+                                         r"got \(4, 7, 9\).*unsqueeze"):
         conv(x[0])
     with pytest.raises(ValueError, match="out_channels=5 is not divisible by groups=2"):
         nn.Conv2d(4, 5, 3, groups=2)
@@ -244,3 +245,32 @@ def test_layers_match_pytorch_with_the_same_weights():
         assert repr(ours) == repr(theirs)
         np.testing.assert_allclose(ours(tinypix.tensor(xs)).detach().numpy(),
                                    theirs(torch.tensor(xs)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def _with_parameters(module, tensors):
+    """Run ``module`` with its parameters replaced by ``tensors`` (gradcheck's float64 copies)."""
+    slots = [(m, name) for _, m in module.named_modules() for name, p in m._parameters.items()
+             if p is not None]
+    for (m, name), t in zip(slots, tensors):
+        m._parameters[name] = t
+    return module
+
+
+LAYERS = [lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1), lambda: nn.ConvTranspose2d(2, 3, 3, stride=2),
+          lambda: nn.MaxPool2d(2), lambda: nn.AvgPool2d(3, stride=1, padding=1),
+          lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+          lambda: nn.BatchNorm2d(2), lambda: nn.BatchNorm2d(2).eval(), lambda: nn.LeakyReLU(0.1),
+          lambda: nn.Sigmoid(), lambda: nn.Tanh(), lambda: nn.Flatten(), lambda: nn.Identity(),
+          lambda: nn.Sequential(nn.Conv2d(2, 2, 1), nn.ReLU(), nn.Linear(3, 2))]
+
+
+@pytest.mark.parametrize("make", LAYERS)
+def test_every_layer_passes_gradcheck(make):
+    tinypix.manual_seed(0)
+    layer = make().double()
+    x = tinypix.randn(2, 2, 3, 3, dtype=tinypix.float64, requires_grad=True)
+    params = list(layer.parameters())
+
+    def fn(x, *ps):
+        return _with_parameters(layer, ps)(x)
+    gradcheck(fn, (x, *params))

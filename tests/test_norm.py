@@ -120,7 +120,8 @@ def away_from_zero(draw, shape):
     return tinypix.tensor(np.where(negative, -magnitude, magnitude), requires_grad=True)
 
 
-@given(tst.shapes(min_dims=2, max_dims=3, max_side=4).flatmap(away_from_zero), st.sampled_from([1.0, 2.0, 3.0]))
+@given(tst.shapes(min_dims=2, max_dims=3, max_side=4).flatmap(away_from_zero),
+       st.sampled_from([1.0, 2.0, 3.0]))
 def test_normalize_gradcheck(x, p):
     gradcheck(lambda x: F.normalize(x, p=p, dim=1), (x,))
 

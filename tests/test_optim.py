@@ -90,7 +90,8 @@ ADAM_CASES = [("Adam", dict(lr=0.01)), ("Adam", dict(lr=0.01, betas=(0.8, 0.99),
 @pytest.mark.parametrize("name, kwargs", ADAM_CASES)
 def test_adam_and_adamw_match_pytorch(name, kwargs):
     torch = pytest.importorskip("torch")
-    if "decoupled_weight_decay" in kwargs and "decoupled_weight_decay" not in torch.optim.Adam.__init__.__code__.co_varnames:
+    has_option = "decoupled_weight_decay" in torch.optim.Adam.__init__.__code__.co_varnames
+    if "decoupled_weight_decay" in kwargs and not has_option:
         pytest.skip("this PyTorch has no Adam(decoupled_weight_decay=)")
     ours, _ = _run_ours(lambda ps: getattr(optim, name)(ps, **kwargs), 8)
     theirs = _run_torch(torch, lambda ps: getattr(torch.optim, name)(ps, **kwargs), 8)
@@ -115,7 +116,8 @@ def test_optimizers_step_on_any_device_in_place(device):
 def test_param_groups_have_their_own_hyperparameters():
     w = nn.Parameter(tinypix.ones(3, dtype=tinypix.float64))
     b = nn.Parameter(tinypix.ones(3, dtype=tinypix.float64))
-    opt = optim.SGD([{"params": [w]}, {"params": b, "weight_decay": 0.0, "lr": 0.5}], lr=0.1, weight_decay=0.1)
+    groups = [{"params": [w]}, {"params": b, "weight_decay": 0.0, "lr": 0.5}]
+    opt = optim.SGD(groups, lr=0.1, weight_decay=0.1)
     w.grad, b.grad = tinypix.zeros_like(w), tinypix.zeros_like(b)
     opt.step()
     np.testing.assert_allclose(w.detach().numpy(), 1 - 0.1 * 0.1)  # decayed

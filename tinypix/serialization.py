@@ -48,7 +48,7 @@ def _encode(obj, arrays, where):
             items.append([k, _encode(v, arrays, f"{where}[{k!r}]")])
         return {"type": "dict", "items": items}
     if isinstance(obj, (list, tuple)):
-        return {"type": type(obj).__name__,
+        return {"type": "tuple" if isinstance(obj, tuple) else "list",  # namedtuples become tuples
                 "items": [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
     raise TypeError(f"save: cannot store an object of type {type(obj).__name__} at {where}; a "
                     "checkpoint holds dicts, lists, tuples, Tensors, arrays, numbers, str and None")

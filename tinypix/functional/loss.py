@@ -32,13 +32,13 @@ def _label_weights(target, weight, ignore_index, dtype):
     return safe, valid, W
 
 
-def _weighted_reduce(l, W, reduction):
+def _weighted_reduce(loss, W, reduction):
     if reduction == "none":
-        return l
+        return loss
     if reduction == "sum":
-        return l.sum()
+        return loss.sum()
     with np.errstate(invalid="ignore"):  # every target ignored: 0 / 0 = NaN, as in PyTorch
-        return l.sum() / W.sum()
+        return loss.sum() / W.sum()
 
 
 def _grad_scale(dy, W, reduction):
@@ -72,14 +72,14 @@ class SoftmaxCrossEntropy(Function):
         shifted = x - x.max(axis=1, keepdims=True)
         logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         safe, valid, W = _label_weights(target, weight, ignore_index, x.dtype)
-        l = -W * xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
+        loss = -W * xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
         C = x.shape[1]
         if smoothing:
             w = 1 if weight is None else weight.astype(x.dtype).reshape((1, C) + (1,) * (x.ndim - 2))
-            l = (1 - smoothing) * l - (smoothing / C) * valid * (logp * w).sum(axis=1)
+            loss = (1 - smoothing) * loss - (smoothing / C) * valid * (logp * w).sum(axis=1)
         ctx.save_for_backward(logp, safe, valid, W, weight)
         ctx.smoothing, ctx.reduction = smoothing, reduction
-        return _weighted_reduce(l, W, reduction)
+        return _weighted_reduce(loss, W, reduction)
 
     @staticmethod
     def backward(ctx, dy):
@@ -136,6 +136,8 @@ def _check_labels(op, x, target, weight, ignore_index):
         raise ValueError(f"{op}: weight must have shape ({C},), one entry per class, got {weight.shape}")
     check_same_device(op, [t for t in (x, target, weight) if t is not None])
     t = target.data
+    # Checked on every call (one sync on a GPU): an out-of-range label would otherwise index
+    # out of bounds or silently pick a wrong class.
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bad.any():
         label = int(t[bad].reshape(-1)[0])
@@ -199,16 +201,16 @@ def _difference(op, input, target, mask):
     return where(m, d, 0.0), m
 
 
-def _masked_reduce(l, mask, reduction):
+def _masked_reduce(loss, mask, reduction):
     if reduction == "none":
-        return l
+        return loss
     if reduction == "sum":
-        return l.sum()
+        return loss.sum()
     if mask is None:
-        return l.mean()
-    xp = get_array_module(l.data)
-    count = xp.broadcast_to(mask, l.shape).sum()
-    return l.sum() / Tensor._wrap(xp.maximum(count, 1).astype(l.dtype))
+        return loss.mean()
+    xp = get_array_module(loss.data)
+    count = xp.broadcast_to(mask, loss.shape).sum()
+    return loss.sum() / Tensor._wrap(xp.maximum(count, 1).astype(loss.dtype))
 
 
 def mse_loss(input, target, reduction="mean", mask=None):
@@ -233,8 +235,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, mask=None):
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     d, m = _difference("smooth_l1_loss", input, target, mask)
     a = abs(d)
-    l = a if beta == 0 else where(a.data < beta, a * a * (0.5 / beta), a - 0.5 * beta)
-    return _masked_reduce(l, m, reduction)
+    loss = a if beta == 0 else where(a.data < beta, a * a * (0.5 / beta), a - 0.5 * beta)
+    return _masked_reduce(loss, m, reduction)
 
 
 class BCEWithLogits(Function):
@@ -282,10 +284,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
                              f"{input.shape}")
     check_same_device(op, [t for t in (input, target, weight, pos_weight) if t is not None])
     target = target if target.dtype == input.dtype else target.to(input.dtype)
-    l = BCEWithLogits.apply(input, target, pos_weight)
+    loss = BCEWithLogits.apply(input, target, pos_weight)
     if weight is not None:
-        l = l * weight
-    return _masked_reduce(l, None, reduction)
+        loss = loss * weight
+    return _masked_reduce(loss, None, reduction)
 
 
 def cosine_normal_loss(pred, target, mask=None, reduction="mean"):
@@ -307,7 +309,7 @@ def cosine_normal_loss(pred, target, mask=None, reduction="mean"):
         m = _as_mask("cosine_normal_loss", mask, per_pixel, pred.device)
         m = get_array_module(m).broadcast_to(m, per_pixel)
         target = where(m[:, None], target, 0.0)  # holes may hold NaNs: keep them out of gradients
-    l = 1.0 - (normalize(pred, dim=1) * normalize(target, dim=1)).sum(dim=1)
+    loss = 1.0 - (normalize(pred, dim=1) * normalize(target, dim=1)).sum(dim=1)
     if m is not None:
-        l = where(m, l, 0.0)
-    return _masked_reduce(l, m, reduction)
+        loss = where(m, loss, 0.0)
+    return _masked_reduce(loss, m, reduction)

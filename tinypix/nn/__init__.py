@@ -11,4 +11,5 @@ from .conv import AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d, Up
 from .layers import (BatchNorm2d, Dropout, Dropout2d, Flatten, Identity, LeakyReLU, Linear, ReLU,
                      Sigmoid, Tanh)
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
-from .module import Module, Parameter
+from .module import Module
+from .parameter import Parameter

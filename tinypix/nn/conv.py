@@ -7,7 +7,8 @@ from .. import functional as F
 from ..creation import empty, zeros
 from ..functional.conv import pair
 from . import init
-from .module import Module, Parameter
+from .module import Module
+from .parameter import Parameter
 
 
 def _check_channels(layer, x, C):

@@ -20,28 +20,22 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd import no_grad
-from ..backend import get_array_module, normalize_device, to_device
-from ..creation import as_array
+from ..backend import is_cupy_array, normalize_device, to_device
 from ..tensor import Tensor, _as_dtype, _is_dtype_name
-
-
-class Parameter(Tensor):
-    """A Tensor that a Module registers as trainable; ``requires_grad`` is True by default.
-
-    ``Parameter(t)`` shares ``t``'s array (no copy), as in PyTorch.
-    """
-
-    def __init__(self, data, requires_grad=True):
-        super().__init__(0.0)
-        # Tensor.__init__ copies its data; a Parameter made from a Tensor shares its array.
-        self._data = data.data if isinstance(data, Tensor) else as_array(data)
-        self.requires_grad = requires_grad
-
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
+from .parameter import Parameter
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _as_array(value):
+    """The array behind a Tensor, a NumPy/CuPy array, or anything np.asarray takes."""
+    value = value.data if isinstance(value, Tensor) else value
+    return value if is_cupy_array(value) else np.asarray(value)
+
+
+def _quoted(keys):
+    return ", ".join(f'"{k}"' for k in keys)
 
 
 def _indent(text, spaces=2):
@@ -94,14 +88,6 @@ class Module:
             if entries is not None and name in entries:
                 return entries[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-
-    def __delattr__(self, name):
-        for registry in (self._parameters, self._buffers, self._modules):
-            if name in registry:
-                del registry[name]
-                self._non_persistent.discard(name)
-                return
-        object.__delattr__(self, name)
 
     def _claim(self, name):
         """Remove ``name`` from every registry and from the plain attributes."""
@@ -229,11 +215,6 @@ class Module:
             else:
                 p.grad.data[...] = 0
 
-    def requires_grad_(self, requires_grad=True):
-        for p in self.parameters():
-            p.requires_grad = requires_grad
-        return self
-
     # -- devices and dtypes --------------------------------------------------------------------
     def to(self, *args, device=None, dtype=None):
         """Move (``'cuda'``) and/or cast (``tinypix.float64``) parameters and buffers in place.
@@ -301,34 +282,22 @@ class Module:
         reported together, by name. Returns ``(missing_keys, unexpected_keys)``.
         """
         own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
+        arrays = {k: _as_array(v) for k, v in state_dict.items() if k in own}
+        missing = [k for k in own if k not in arrays]
         unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        for key, target in own.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            value = value.data if isinstance(value, Tensor) else value
-            if not hasattr(value, "shape"):
-                value = np.asarray(value)
-            if tuple(value.shape) != target.shape:
-                errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{tuple(value.shape)} from checkpoint, the shape in current model is "
-                              f"{target.shape}.")
+        errors = [f"size mismatch for {k}: copying a param with shape {tuple(a.shape)} from checkpoint, "
+                  f"the shape in current model is {own[k].shape}."
+                  for k, a in arrays.items() if tuple(a.shape) != own[k].shape]
         if strict and unexpected:
-            errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(unexpected)}. ")
         if strict and missing:
-            errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+            errors.insert(0, f"Missing key(s) in state_dict: {_quoted(missing)}. ")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
         with no_grad():
-            for key, target in own.items():
-                if key in state_dict:
-                    value = state_dict[key]
-                    value = value.data if isinstance(value, Tensor) else value
-                    value = to_device(get_array_module(value).asarray(value), target.device)
-                    target.data[...] = value.astype(target.dtype, copy=False)
+            for k, a in arrays.items():
+                own[k].data[...] = to_device(a, own[k].device).astype(own[k].dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------------
