@@ -12,7 +12,7 @@ import numpy as np
 from . import functional as F
 from .autograd import no_grad
 from .data import DataLoader, DepthNormalsFolder, SegmentationFolder, SyntheticScenes
-from .data.transforms import RandomHorizontalFlip
+from .data.transforms import RandomHorizontalFlip, RandomResizedCrop, Resize
 from .metrics import ConfusionMatrix, depth_metrics, normal_metrics
 from .models import FCN, SegNet, UNet, default_out_channels
 from .serialization import load, save
@@ -34,20 +34,26 @@ def build_model(config):
 
 
 def datasets(config):
-    """(train, held-out) datasets: the built-in scenes, or a folder split 90/10 by a fixed seed."""
-    flip = RandomHorizontalFlip() if config["augment"] else None
+    """(train, held-out) datasets: the built-in scenes, or a folder split 90/10 by a fixed seed.
+
+    Folder pictures come in many sizes, so they are resized (held-out) or randomly
+    resized-and-cropped (training) to ``config['size']`` to be batched.
+    """
     if config["data"] is None:
         n_train, n_val, size = config["train_scenes"], config["val_scenes"], config["size"]
-        return (SyntheticScenes(n_train, size=size, seed=config["seed"], transform=flip),
+        return (SyntheticScenes(n_train, size=size, seed=config["seed"]),
                 SyntheticScenes(n_val, size=size, seed=config["seed"] + 1))
     cls = SegmentationFolder if config["task"] == "segmentation" else DepthNormalsFolder
     full = cls(config["data"])
     order = np.random.default_rng(config["seed"]).permutation(len(full))
     n_val = max(1, len(full) // 10)
-    return _Subset(full, order[n_val:], flip), _Subset(full, order[:n_val], None)
+    return (_Subset(full, order[n_val:], RandomResizedCrop(config["size"])),
+            _Subset(full, order[:n_val], Resize(config["size"])))
 
 
 class _Subset:
+    """Some samples of a dataset, each passed through ``transform``."""
+
     def __init__(self, dataset, indices, transform):
         self.dataset, self.indices, self.transform = dataset, list(indices), transform
 
@@ -55,8 +61,7 @@ class _Subset:
         return len(self.indices)
 
     def __getitem__(self, i):
-        sample = self.dataset[self.indices[i]]
-        return self.transform(sample) if self.transform else sample
+        return self.transform(self.dataset[self.indices[i]])
 
 
 def compute_loss(task, output, batch):
@@ -67,7 +72,8 @@ def compute_loss(task, output, batch):
     if task == "depth":  # L1 on log-depth: a 10% error costs the same near and far
         target = batch["depth"].unsqueeze(1).clamp(1e-3, None).log()
         return F.l1_loss(output.log(), target, mask=None if valid is None else valid.unsqueeze(1))
-    return F.cosine_normal_loss(output, batch["normals"], mask=valid)
+    known = batch["normals"].abs().sum(1) > 0  # folders store unknown normals as zero vectors
+    return F.cosine_normal_loss(output, batch["normals"], mask=known)
 
 
 class Scorer:
@@ -146,8 +152,9 @@ def load_checkpoint(path):
 
 def make_loaders(config):
     train_set, val_set = datasets(config)
+    flip = RandomHorizontalFlip() if config["augment"] else None  # drawn from the loader's seeded rng
     train = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True, drop_last=True,
-                       seed=config["seed"])
+                       seed=config["seed"], transform=flip)
     val = DataLoader(val_set, batch_size=config["batch_size"], shuffle=False)
     return train, val
 
