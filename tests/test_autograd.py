@@ -23,6 +23,17 @@ def test_diamond_graph_adds_both_paths():
     assert x.grad.item() == pytest.approx(expected)
 
 
+def test_node_used_directly_and_through_another_path():
+    # a feeds the root twice: directly and through b = a * 2. The walk must finish every
+    # consumer of a before a's own backward runs.
+    x = tp.tensor([1.0, 2.0], dtype=tp.float64, requires_grad=True)
+    a = x.exp()
+    b = a * 2.0
+    (a + b * a).sum().backward()
+    expected = np.exp([1.0, 2.0]) * (1 + 4 * np.exp([1.0, 2.0]))
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+
+
 def test_second_backward_through_freed_graph_is_an_error():
     x = tp.tensor([1.0, 2.0], requires_grad=True)
     y = (x.exp() * x).sum()

@@ -196,17 +196,19 @@ class Function:
 
 def _topological_order(root_ctx):
     """Nodes reachable from ``root_ctx``, each after every node that consumes its output."""
-    order, visited = [], {id(root_ctx)}
+    order, visited = [], set()
     stack = [(root_ctx, False)]
-    while stack:  # iterative depth-first search: post-order = inputs before consumers
+    while stack:  # iterative depth-first search; post-order puts inputs before their consumers
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        if id(node) in visited:  # mark on expansion, not on push: a node pushed twice is
+            continue             # expanded from its last push, below every consumer
+        visited.add(id(node))
         stack.append((node, True))
         for t in node.inputs:
             if t is not None and t._ctx is not None and id(t._ctx) not in visited:
-                visited.add(id(t._ctx))
                 stack.append((t._ctx, False))
     return order[::-1]  # root first
 
