@@ -20,6 +20,17 @@ def _ints(*pairs):
     return [int(v) for pair in pairs for v in pair]
 
 
+@njit(cache=True)
+def _inside(n_out, n_in, stride, offset):
+    """The range [lo, hi) of outputs o whose input o*stride - offset lies inside [0, n_in).
+
+    Working it out once per kernel tap keeps bounds tests out of the inner loops, which then
+    vectorize (they are the whole cost of im2col and col2im)."""
+    lo = min(max(0, -((-offset) // stride)), n_out)  # ceil(offset / stride), clipped
+    hi = min(n_out, max(lo, (n_in - 1 + offset) // stride + 1))
+    return lo, hi
+
+
 @njit(parallel=True, cache=True)
 def _im2col(x, cols, sh, sw, ph, pw, dh, dw):
     """x: (N, C, H, W) -> cols: (N, C, kh, kw, OH, OW), filled in place."""
@@ -29,12 +40,19 @@ def _im2col(x, cols, sh, sw, ph, pw, dh, dw):
         n, c = p // C, p % C
         for i in range(kh):
             for j in range(kw):
+                lo, hi = _inside(OW, W, sw, pw - j * dw)  # input column w = ow*sw - pw + j*dw
                 for oh in range(OH):
+                    row = cols[n, c, i, j, oh]
                     h = oh * sh - ph + i * dh
-                    for ow in range(OW):
-                        w = ow * sw - pw + j * dw
-                        inside = 0 <= h < H and 0 <= w < W
-                        cols[n, c, i, j, oh, ow] = x[n, c, h, w] if inside else 0
+                    if h < 0 or h >= H:  # the whole row reads padding
+                        row[:] = 0
+                        continue
+                    row[:lo] = 0
+                    row[hi:] = 0
+                    src = x[n, c, h]
+                    w0 = lo * sw - pw + j * dw
+                    for ow in range(lo, hi):
+                        row[ow] = src[w0 + (ow - lo) * sw]
 
 
 @njit(parallel=True, cache=True)
@@ -46,13 +64,15 @@ def _col2im(cols, x, sh, sw, ph, pw, dh, dw):
         n, c = p // C, p % C
         for i in range(kh):
             for j in range(kw):
+                lo, hi = _inside(OW, W, sw, pw - j * dw)
                 for oh in range(OH):
                     h = oh * sh - ph + i * dh
-                    if 0 <= h < H:
-                        for ow in range(OW):
-                            w = ow * sw - pw + j * dw
-                            if 0 <= w < W:
-                                x[n, c, h, w] += cols[n, c, i, j, oh, ow]
+                    if 0 <= h < H:  # rows that read padding give nothing back
+                        row = cols[n, c, i, j, oh]
+                        dst = x[n, c, h]
+                        w0 = lo * sw - pw + j * dw
+                        for ow in range(lo, hi):
+                            dst[w0 + (ow - lo) * sw] += row[ow]
 
 
 @njit(parallel=True, cache=True)
