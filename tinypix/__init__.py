@@ -25,3 +25,4 @@ __version__ = "0.1.0"
 from .creation import tensor  # noqa: E402,F811
 from . import nn, optim
 from .serialization import load, save
+from .summary import conv_output_size, receptive_field, summary  # noqa: E402

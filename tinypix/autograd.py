@@ -187,7 +187,9 @@ class Function:
         else:
             ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
             ctx._out_meta = tuple((o.shape, o.dtype) for o in outs)
-            results = tuple(Tensor._wrap(o, ctx=ctx, index=i) for i, o in enumerate(outs))
+            # Integer outputs (e.g. max-pool indices) carry no gradient: keep them outside the graph.
+            results = tuple(Tensor._wrap(o, ctx=ctx, index=i) if o.dtype.kind == "f" else Tensor._wrap(o)
+                            for i, o in enumerate(outs))
         return results[0] if single else results
 
     def __repr__(self):

@@ -72,8 +72,9 @@ def _conv_weight_grad(dy, cols, w_shape, groups):
     dy: (N, F, OH, OW), cols: (N, G, C/G*kh*kw, OH*OW) -> dw: w_shape = (F, C/G, kh, kw)
     """
     N, F = dy.shape[:2]
-    dw = dy.reshape(N, groups, F // groups, -1) @ cols.swapaxes(-1, -2)  # (N, G, F/G, C/G*kh*kw)
-    return dw.sum(axis=0).reshape(w_shape)
+    # Computed transposed, cols_n @ dy_n^T: OpenBLAS runs that orientation faster (measured).
+    dw_t = cols @ dy.reshape(N, groups, F // groups, -1).swapaxes(-1, -2)  # (N, G, C/G*kh*kw, F/G)
+    return dw_t.sum(axis=0).swapaxes(1, 2).reshape(w_shape)
 
 
 def _add_bias(y, b):
@@ -159,15 +160,15 @@ def pair(op, name, value, minimum):
     return int(pr[0]), int(pr[1])
 
 
-def check_image(op, x, what="input"):
+def check_image(op, x):
     """x must be a floating (N, C, H, W) tensor."""
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected the {what} to be a Tensor, got {type(x).__name__}")
+        raise TypeError(f"{op}: expected the input to be a Tensor, got {type(x).__name__}")
     if x.ndim != 4:
         hint = "; add a batch dimension with x.unsqueeze(0)" if x.ndim == 3 else ""
-        raise ValueError(f"{op}: expected a 4-D {what} of shape (N, C, H, W), got shape {x.shape}{hint}")
+        raise ValueError(f"{op}: expected a 4-D input of shape (N, C, H, W), got shape {x.shape}{hint}")
     if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point {what}, got dtype {x.dtype}; use x.float()")
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}; use x.float()")
 
 
 def _check_conv(op, x, w, b, groups):
@@ -204,16 +205,16 @@ def _geometry(op, kernel_hw, stride, padding, dilation, groups):
                     pair(op, "dilation", dilation, 1), int(groups))
 
 
-def check_window_fits(op, hw, geo, noun="kernel"):
-    """The padded input must hold one (dilated) window along each axis."""
+def _check_kernel_fits(op, hw, geo):
+    """The padded input must hold one (dilated) kernel along each axis."""
     span = [d * (k - 1) + 1 for k, d in zip(geo.kernel_size, geo.dilation)]
     padded = [n + 2 * p for n, p in zip(hw, geo.padding)]
     if span[0] > padded[0] or span[1] > padded[1]:
         kh, kw = geo.kernel_size
         raise ValueError(
-            f"{op}: the {kh}x{kw} {noun} (dilation {geo.dilation}, so it spans {span[0]}x{span[1]}) "
+            f"{op}: the {kh}x{kw} kernel (dilation {geo.dilation}, so it spans {span[0]}x{span[1]}) "
             f"is larger than the padded input {padded[0]}x{padded[1]} (input {hw[0]}x{hw[1]}, padding "
-            f"{geo.padding} on each side); use a smaller {noun} or more padding")
+            f"{geo.padding} on each side); use a smaller kernel or more padding")
 
 
 # -- public functions -------------------------------------------------------------------------
@@ -232,7 +233,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """
     _check_conv("conv2d", x, w, b, groups)
     geo = _geometry("conv2d", tuple(w.shape[2:]), stride, padding, dilation, groups)
-    check_window_fits("conv2d", x.shape[2:], geo)
+    _check_kernel_fits("conv2d", x.shape[2:], geo)
     return Conv2d.apply(x, w, b, geo)
 
 

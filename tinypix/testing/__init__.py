@@ -6,3 +6,7 @@
 from .gradcheck import GradcheckError, gradcheck
 
 __all__ = ["GradcheckError", "gradcheck"]
+
+from .adjoint import AdjointError, assert_gradients_match, check_adjoint  # noqa: E402
+
+__all__ += ["AdjointError", "assert_gradients_match", "check_adjoint"]

@@ -1,0 +1,1 @@
+"""tinypix benchmarks: ``python -m benchmarks`` runs them all (see run.py)."""

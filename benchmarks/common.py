@@ -1,0 +1,87 @@
+"""Shared benchmark plumbing: timing, the machine's description, RESULTS.md, the matmul rate."""
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import time
+
+import numpy as np
+
+torch = None
+if not os.environ.get("TINYPIX_BENCH_NO_TORCH"):  # set when measuring tinypix's memory alone
+    try:
+        import torch
+    except ImportError:  # the PyTorch columns stay empty
+        pass
+
+RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
+
+
+def median_ms(step, repeats=5, warmup=2):
+    """Median wall time of ``step()`` in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def matmul_gflops(n=2048):
+    """The machine's float32 matrix-product rate through NumPy's BLAS (the ceiling for im2col conv)."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    ms = median_ms(lambda: a @ a, repeats=5, warmup=1)
+    return 2 * n ** 3 / (ms * 1e-3) / 1e9
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine():
+    """One line: CPU, cores, library versions."""
+    import numba
+    versions = f"numpy {np.__version__}, numba {numba.__version__}"
+    versions += f", torch {torch.__version__}" if torch is not None else ", torch absent"
+    return f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, {versions}"
+
+
+def setup_threads():
+    """PyTorch on as many threads as NumPy/Numba get: all cores."""
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count())
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b else "-"
+
+
+def fmt_ms(ms):
+    return "-" if ms is None else f"{ms:.1f}"
+
+
+def table(header, rows):
+    """Markdown table text from a header tuple and row tuples."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def append_results(title, body):
+    """Append a dated block to RESULTS.md (created with a header if absent)."""
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nEach block: date, machine, what was run, the figures. "
+                           "ratio = tinypix time / PyTorch time (lower is better; 1.0 is parity).\n")
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    with RESULTS.open("a") as f:
+        f.write(f"\n## {title} — {stamp}\n\nMachine: {machine()}\n\n{body}\n")

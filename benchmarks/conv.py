@@ -1,0 +1,181 @@
+"""Benchmark: conv2d and conv_transpose2d forward+backward in float32, tinypix next to PyTorch.
+
+    python benchmarks/conv.py             # print the table
+    python benchmarks/conv.py --append    # and append it, dated, to benchmarks/RESULTS.md
+
+Both libraries run in this one process on the same number of threads (all cores), one after the
+other (taking turns would let one library's idling threads slow the other). Each row is the
+median of several timed repeats after warm-up, of one forward pass and one backward pass
+computing the gradients of input, weight and bias. ratio = tinypix time / PyTorch time (1.0 is
+parity, lower is better). GFLOP/s counts 3 matrix products' worth of multiply-adds (forward,
+input gradient, weight gradient), 2 FLOPs each. The PyTorch columns are left empty when torch
+is not installed. Other processes on the machine skew both columns (tinypix's more: its BLAS
+and Numba threads both wait for cores), so the load average before and after is reported too.
+"""
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import time
+
+import numba
+import numpy as np
+
+import tinypix
+import tinypix.functional as F
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+# (N, C, H, K): batch, input channels, height = width, output channels.
+CONV_SHAPES = [(16, 64, 64, 64), (16, 128, 32, 128), (8, 3, 128, 32), (4, 256, 16, 256)]
+# U-Net decoder upsampling (2x2, stride 2) from a base-64 U-Net's bottom to its top.
+DECODER_SHAPES = [(4, 512, 8, 256), (8, 256, 16, 128), (16, 128, 32, 64), (8, 64, 64, 32)]
+RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
+
+
+def cases():
+    """(op name, (N, C, H, K), kernel, stride, padding) for every row of the table."""
+    for shape in CONV_SHAPES:
+        yield "conv2d", shape, 3, 1, 1
+        yield "conv_transpose2d", shape, 3, 1, 1
+    for shape in DECODER_SHAPES:
+        yield "conv_transpose2d", shape, 2, 2, 0
+
+
+def median_ms(step, repeats, warmup):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def make_steps(op, shape, k, s, p, rng):
+    """One forward+backward step for each library, on the same float32 data; and the FLOPs."""
+    N, C, H, K = shape
+    x = rng.standard_normal((N, C, H, H), dtype=np.float32)
+    w_shape = (K, C, k, k) if op == "conv2d" else (C, K, k, k)
+    w = rng.standard_normal(w_shape, dtype=np.float32) * np.float32((C * k * k) ** -0.5)
+    b = rng.standard_normal(K, dtype=np.float32)
+    out = (H + 2 * p - k) // s + 1 if op == "conv2d" else (H - 1) * s - 2 * p + k
+    dy = rng.standard_normal((N, K, out, out), dtype=np.float32)
+    pixels = out * out if op == "conv2d" else H * H  # where the kernel is applied
+    flops = 3 * 2 * N * K * C * k * k * pixels
+
+    fn = getattr(F, op)
+    tx, tw, tb = (tinypix.tensor(a, requires_grad=True) for a in (x, w, b))
+    tdy = tinypix.tensor(dy)
+
+    def tinypix_step():
+        tx.grad = tw.grad = tb.grad = None
+        fn(tx, tw, tb, stride=s, padding=p).backward(tdy)
+
+    torch_step = None
+    if torch is not None:
+        torch_fn = getattr(torch.nn.functional, op)
+        px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        pdy = torch.tensor(dy)
+
+        def torch_step():
+            px.grad = pw.grad = pb.grad = None
+            torch_fn(px, pw, pb, stride=s, padding=p).backward(pdy)
+
+    return tinypix_step, torch_step, flops
+
+
+def matmul_gflops(n=2048, repeats=5):
+    """The machine's float32 matrix-multiply rate through NumPy's BLAS: the ceiling for im2col."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    ms = median_ms(lambda: a @ a, repeats, warmup=1)
+    return 2 * n ** 3 / (ms * 1e6)
+
+
+def run(repeats, warmup):
+    rng = np.random.default_rng(0)
+    rows = []
+    for op, shape, k, s, p in cases():
+        tinypix_step, torch_step, flops = make_steps(op, shape, k, s, p, rng)
+        t_ms = median_ms(tinypix_step, repeats, warmup)
+        p_ms = median_ms(torch_step, repeats, warmup) if torch_step else None
+        rows.append((op, shape, f"{k}x{k} s{s} p{p}", t_ms, p_ms, flops))
+        print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+HEADER = ("| op | N,C,H,K | kernel | tinypix ms | torch ms | ratio | tinypix GFLOP/s | torch GFLOP/s |\n"
+          "|---|---|---|---:|---:|---:|---:|---:|")
+
+
+def format_row(row):
+    op, shape, kernel, t_ms, p_ms, flops = row
+    torch_cols = (f"{p_ms:.1f} | {t_ms / p_ms:.2f} | " if p_ms else " |  | ")
+    torch_rate = f"{flops / (p_ms * 1e6):.1f}" if p_ms else ""
+    return (f"| {op} | {','.join(map(str, shape))} | {kernel} | {t_ms:.1f} | {torch_cols}"
+            f"{flops / (t_ms * 1e6):.1f} | {torch_rate} |")
+
+
+def cpu_model():
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def load():
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def append_results(rows, machine_gflops, threads, loads):
+    versions = (f"numpy {np.__version__}, numba {numba.__version__}, "
+                f"torch {torch.__version__ if torch else 'not installed'}")
+    block = [f"## benchmarks/conv.py, {datetime.datetime.now():%Y-%m-%d %H:%M}",
+             "",
+             f"{cpu_model()}, {os.cpu_count()} cores, {threads} threads; {versions}; "
+             f"float32 matmul {machine_gflops:.0f} GFLOP/s; load average (1/5/15 min) {loads[0]} "
+             f"before, {loads[1]} after. Forward+backward, float32, median ms.",
+             "", HEADER, *map(format_row, rows), ""]
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nBlocks appended by the scripts in this folder "
+                           "(`python benchmarks/<script>.py --append`), newest last. ratio = "
+                           "tinypix time / PyTorch time, measured in one process on the same "
+                           "threads: 1.0 is parity, lower is better.\n\n")
+    with RESULTS.open("a") as f:
+        f.write("\n".join(block) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per row (median)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    parser.add_argument("--append", action="store_true", help=f"append the table to {RESULTS}")
+    args = parser.parse_args()
+
+    threads = os.cpu_count()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    before = load()
+    machine = matmul_gflops()
+    print(f"{cpu_model()}, {threads} threads; float32 matmul (NumPy BLAS) {machine:.0f} GFLOP/s; "
+          f"load average {before}" + ("" if torch else "; torch not installed: its columns stay empty"))
+    print(HEADER)
+    rows = run(args.repeats, args.warmup)
+    after = load()
+    print(f"load average after: {after}")
+    if args.append:
+        append_results(rows, machine, threads, (before, after))
+        print(f"appended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
