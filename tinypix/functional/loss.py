@@ -309,7 +309,9 @@ def cosine_normal_loss(pred, target, mask=None, reduction="mean"):
         m = _as_mask("cosine_normal_loss", mask, per_pixel, pred.device)
         m = get_array_module(m).broadcast_to(m, per_pixel)
         target = where(m[:, None], target, 0.0)  # holes may hold NaNs: keep them out of gradients
-    loss = 1.0 - (normalize(pred, dim=1) * normalize(target, dim=1)).sum(dim=1)
+    # eps 1e-3: a vector shorter than that has no direction, and a tiny eps would turn an
+    # all-zero prediction into a ~1e12 gradient.
+    loss = 1.0 - (normalize(pred, dim=1, eps=1e-3) * normalize(target, dim=1, eps=1e-3)).sum(dim=1)
     if m is not None:
         loss = where(m, loss, 0.0)
     return _masked_reduce(loss, m, reduction)

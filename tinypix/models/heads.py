@@ -24,7 +24,9 @@ class TaskHead(nn.Module):
         if self.task == "depth":
             return x.clamp(-10.0, 10.0).exp()  # clamp: an untrained net must not overflow exp
         if self.task == "normals":
-            return normalize(x, dim=1)
+            # eps 1e-3, not 1e-12: where the raw output is exactly 0 (common at init, when all
+            # ReLU features are off) the gradient is ~1/eps, and 1e12 overflows Adam's state.
+            return normalize(x, dim=1, eps=1e-3)
         return x
 
     def extra_repr(self):
