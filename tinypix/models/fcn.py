@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import nn
 from ..functional import pad
-from .heads import TaskHead
+from .heads import TaskHead, init_output_bias
 
 
 def bilinear_kernel(channels, kernel_size):
@@ -75,6 +75,7 @@ class FCN(nn.Module):
         for m in self.modules():  # skip scores start at zero, so training begins from the coarser net
             if m is not self.score32 and isinstance(m, nn.Conv2d) and m.out_channels == out_channels:
                 m.weight.data[...] = 0
+        init_output_bias(self.score32, task)
         self.activation = TaskHead(task)
 
     def forward(self, x):

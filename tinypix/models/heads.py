@@ -33,6 +33,14 @@ class TaskHead(nn.Module):
         return repr(self.task)
 
 
+def init_output_bias(conv, task):
+    """Start a normals net facing the camera: bias (0, 0, 1) on its last conv, so no pixel's raw
+    output is exactly 0 (a vector with no direction) where all ReLU features are off."""
+    if task == "normals" and conv.bias is not None:
+        conv.bias.data[...] = conv.bias.data.dtype.type(0)
+        conv.bias.data[2] = 1
+
+
 def default_out_channels(task, num_classes):
     """Channels the last 1x1 convolution needs for ``task``."""
     return {"segmentation": num_classes, "depth": 1, "normals": 3}[task]

@@ -4,7 +4,7 @@ zeros. Only the pooling indices travel from encoder to decoder, not whole featur
 """
 from .. import nn
 from ..functional import max_pool2d, max_unpool2d, pad
-from .heads import TaskHead
+from .heads import TaskHead, init_output_bias
 from .unet import conv_block
 
 
@@ -20,6 +20,7 @@ class SegNet(nn.Module):
         self.decoders = nn.ModuleList(
             [conv_block(widths[i], widths[i - 1] if i > 0 else widths[0]) for i in reversed(range(depth))])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        init_output_bias(self.head, task)
         self.activation = TaskHead(task)
 
     def forward(self, x):

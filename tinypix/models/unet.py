@@ -10,7 +10,7 @@ and concatenate each encoder level into the decoder so fine detail survives the 
 """
 from .. import nn
 from ..functional import cat, pad
-from .heads import TaskHead
+from .heads import TaskHead, init_output_bias
 
 
 def conv_block(c_in, c_out):
@@ -57,6 +57,7 @@ class UNet(nn.Module):
                                               nn.Conv2d(widths[i + 1], widths[i], 1)))
             self.decoders.append(conv_block(2 * widths[i], widths[i]))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        init_output_bias(self.head, task)
         self.activation = TaskHead(task)
 
     def forward(self, x):
