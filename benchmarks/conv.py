@@ -16,9 +16,7 @@ import argparse
 import datetime
 import os
 import pathlib
-import platform
-import statistics
-import time
+import sys
 
 import numba
 import numpy as np
@@ -26,16 +24,14 @@ import numpy as np
 import tinypix
 import tinypix.functional as F
 
-try:
-    import torch
-except ImportError:
-    torch = None
+if __package__ in (None, ""):
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from benchmarks.common import RESULTS, cpu_model, matmul_gflops, median_ms, torch  # noqa: E402
 
 # (N, C, H, K): batch, input channels, height = width, output channels.
 CONV_SHAPES = [(16, 64, 64, 64), (16, 128, 32, 128), (8, 3, 128, 32), (4, 256, 16, 256)]
 # U-Net decoder upsampling (2x2, stride 2) from a base-64 U-Net's bottom to its top.
 DECODER_SHAPES = [(4, 512, 8, 256), (8, 256, 16, 128), (16, 128, 32, 64), (8, 64, 64, 32)]
-RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
 
 def cases():
@@ -45,17 +41,6 @@ def cases():
         yield "conv_transpose2d", shape, 3, 1, 1
     for shape in DECODER_SHAPES:
         yield "conv_transpose2d", shape, 2, 2, 0
-
-
-def median_ms(step, repeats, warmup):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def make_steps(op, shape, k, s, p, rng):
@@ -91,13 +76,6 @@ def make_steps(op, shape, k, s, p, rng):
     return tinypix_step, torch_step, flops
 
 
-def matmul_gflops(n=2048, repeats=5):
-    """The machine's float32 matrix-multiply rate through NumPy's BLAS: the ceiling for im2col."""
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    ms = median_ms(lambda: a @ a, repeats, warmup=1)
-    return 2 * n ** 3 / (ms * 1e6)
-
-
 def run(repeats, warmup):
     rng = np.random.default_rng(0)
     rows = []
@@ -122,21 +100,11 @@ def format_row(row):
             f"{flops / (t_ms * 1e6):.1f} | {torch_rate} |")
 
 
-def cpu_model():
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def load():
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def append_results(rows, machine_gflops, threads, loads):
+def append_block(rows, machine_gflops, threads, loads):
     versions = (f"numpy {np.__version__}, numba {numba.__version__}, "
                 f"torch {torch.__version__ if torch else 'not installed'}")
     block = [f"## benchmarks/conv.py, {datetime.datetime.now():%Y-%m-%d %H:%M}",
@@ -173,7 +141,7 @@ def main():
     after = load()
     print(f"load average after: {after}")
     if args.append:
-        append_results(rows, machine, threads, (before, after))
+        append_block(rows, machine, threads, (before, after))
         print(f"appended to {RESULTS}")
 
 

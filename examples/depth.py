@@ -27,7 +27,6 @@ import numpy as np
 
 import common
 import tinypix
-import tinypix.nn.functional as F
 from tinypix import optim
 from tinypix.data import DataLoader, SyntheticScenes
 from tinypix.metrics import depth_metrics

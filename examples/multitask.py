@@ -20,7 +20,6 @@ between the tasks moves.
 Run:  python examples/multitask.py           (full, a few minutes on 2 CPU cores)
       python examples/multitask.py --quick   (reduced: checks that it runs)
 """
-import os
 
 import numpy as np
 

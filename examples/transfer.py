@@ -18,7 +18,6 @@ of labels and (b) starts far ahead of (c). With many labels the gap should shrin
 Run:  python examples/transfer.py           (full, a few minutes on 2 CPU cores)
       python examples/transfer.py --quick   (reduced: checks that it runs)
 """
-import os
 
 import numpy as np
 

@@ -9,8 +9,7 @@ connections), which sharpens the boundaries.
 import numpy as np
 
 from .. import nn
-from ..functional import pad
-from .heads import TaskHead, init_output_bias
+from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
 
 
 def bilinear_kernel(channels, kernel_size):
@@ -79,10 +78,7 @@ class FCN(nn.Module):
         self.activation = TaskHead(task)
 
     def forward(self, x):
-        H, W = x.shape[-2:]
-        ph, pw = (-H) % 32, (-W) % 32
-        if ph or pw:
-            x = pad(x, (0, pw, 0, ph))
+        x, (H, W) = pad_to_multiple(x, 32)
         p3 = self.stage3(self.stage2(self.stage1(x)))   # 1/8
         p4 = self.stage4(p3)                            # 1/16
         s = self.score32(self.fc(self.stage5(p4)))      # 1/32 class scores
@@ -91,4 +87,4 @@ class FCN(nn.Module):
             if self.variant == "8s":
                 s = self.up16to8(s) + self.score8(p3)   # fuse at 1/8
         y = self.activation(self.up_final(s))
-        return y[:, :, :H, :W] if (ph or pw) else y
+        return crop(y, H, W)

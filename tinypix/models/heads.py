@@ -6,7 +6,7 @@ All models end in a 1x1 convolution producing ``out_channels`` maps; the head tu
     'normals'       unit surface normals, (N, 3, H, W) -- the raw 3-vector divided by its length.
 """
 from .. import nn
-from ..functional import normalize
+from ..functional import normalize, pad
 
 TASKS = ("segmentation", "depth", "normals")
 
@@ -44,3 +44,16 @@ def init_output_bias(conv, task):
 def default_out_channels(task, num_classes):
     """Channels the last 1x1 convolution needs for ``task``."""
     return {"segmentation": num_classes, "depth": 1, "normals": 3}[task]
+
+
+def pad_to_multiple(x, m):
+    """Zero-pad x: (N, C, H, W) at the bottom and right up to multiples of ``m``; returns the
+    padded tensor and (H, W), so the output can be cropped back with ``crop(y, H, W)``."""
+    H, W = x.shape[-2:]
+    ph, pw = (-H) % m, (-W) % m
+    return (pad(x, (0, pw, 0, ph)) if ph or pw else x), (H, W)
+
+
+def crop(y, H, W):
+    """y[..., :H, :W] (no op when the sizes already match)."""
+    return y if y.shape[-2:] == (H, W) else y[:, :, :H, :W]

@@ -3,8 +3,8 @@ value back at the position its encoder's max-pool took it from, then convolves t
 zeros. Only the pooling indices travel from encoder to decoder, not whole feature maps.
 """
 from .. import nn
-from ..functional import max_pool2d, max_unpool2d, pad
-from .heads import TaskHead, init_output_bias
+from ..functional import max_pool2d, max_unpool2d
+from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
 from .unet import conv_block
 
 
@@ -24,11 +24,7 @@ class SegNet(nn.Module):
         self.activation = TaskHead(task)
 
     def forward(self, x):
-        H, W = x.shape[-2:]
-        m = 2 ** self.depth
-        ph, pw = (-H) % m, (-W) % m
-        if ph or pw:
-            x = pad(x, (0, pw, 0, ph))
+        x, (H, W) = pad_to_multiple(x, 2 ** self.depth)
         stack = []
         for enc in self.encoders:
             x = enc(x)
@@ -39,4 +35,4 @@ class SegNet(nn.Module):
             idx, size = stack.pop()
             x = dec(max_unpool2d(x, idx, 2, output_size=size))  # values return to where they came from
         y = self.activation(self.head(x))
-        return y[:, :, :H, :W] if (ph or pw) else y
+        return crop(y, H, W)

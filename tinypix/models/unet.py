@@ -9,8 +9,8 @@ and concatenate each encoder level into the decoder so fine detail survives the 
         ...            bottleneck (H / 2^depth)
 """
 from .. import nn
-from ..functional import cat, pad
-from .heads import TaskHead, init_output_bias
+from ..functional import cat
+from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
 
 
 def conv_block(c_in, c_out):
@@ -61,11 +61,7 @@ class UNet(nn.Module):
         self.activation = TaskHead(task)
 
     def forward(self, x):
-        H, W = x.shape[-2:]
-        m = 2 ** self.depth
-        ph, pw = (-H) % m, (-W) % m
-        if ph or pw:
-            x = pad(x, (0, pw, 0, ph))
+        x, (H, W) = pad_to_multiple(x, 2 ** self.depth)
         skips = []
         for i, enc in enumerate(self.encoders):
             x = enc(x if i == 0 else self.pool(x))
@@ -74,4 +70,4 @@ class UNet(nn.Module):
         for up, dec in zip(self.ups, self.decoders):
             x = dec(cat([skips.pop(), up(x)], dim=1))  # skip connection: concatenate channels
         y = self.activation(self.head(x))
-        return y[:, :, :H, :W] if (ph or pw) else y
+        return crop(y, H, W)
