@@ -27,7 +27,7 @@ DEFAULTS = {"epochs": 7, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-4, "tr
 def parameter_groups(model, weight_decay):
     """Decay weights of convs and linears; leave biases and BatchNorm parameters undecayed."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         (no_decay if p.ndim == 1 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
