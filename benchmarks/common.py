@@ -20,14 +20,36 @@ RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 
 def median_ms(step, repeats=5, warmup=2):
     """Median wall time of ``step()`` in milliseconds, after ``warmup`` untimed calls."""
+    return statistics.median(_times_ms(step, repeats, warmup))
+
+
+def _times_ms(step, repeats, warmup):
+    # Wait first: the library timed just before leaves its idle threads spinning for up to
+    # ~0.1 s (OpenBLAS, OpenMP), and they would steal cores from this one.
+    time.sleep(0.5)
     for _ in range(warmup):
         step()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         step()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        times.append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def side_by_side(mine, theirs, repeats=5, warmup=2, rounds=3):
+    """Median ms of tinypix's ``mine()`` and PyTorch's ``theirs()`` (None: no PyTorch column).
+
+    The two take turns for ``rounds`` rounds of ``repeats`` timed calls, and each median is
+    over all of them: a burst of load from elsewhere on the machine (this is measured on
+    shared virtual machines) then lands on both columns instead of skewing one.
+    """
+    times = ([], [])
+    for _ in range(rounds):
+        times[0].extend(_times_ms(mine, repeats, warmup))
+        if theirs is not None:
+            times[1].extend(_times_ms(theirs, repeats, warmup))
+    return statistics.median(times[0]), (statistics.median(times[1]) if times[1] else None)
 
 
 def matmul_gflops(n=2048):

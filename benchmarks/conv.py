@@ -4,8 +4,8 @@
     python benchmarks/conv.py --append    # and append it, dated, to benchmarks/RESULTS.md
 
 Both libraries run in this one process on the same number of threads (all cores), one after the
-other (taking turns would let one library's idling threads slow the other). Each row is the
-median of several timed repeats after warm-up, of one forward pass and one backward pass
+other, in three alternating rounds with a pause between (see common.side_by_side). Each row is
+the median of all timed repeats after warm-up, of one forward pass and one backward pass
 computing the gradients of input, weight and bias. ratio = tinypix time / PyTorch time (1.0 is
 parity, lower is better). GFLOP/s counts 3 matrix products' worth of multiply-adds (forward,
 input gradient, weight gradient), 2 FLOPs each. The PyTorch columns are left empty when torch
@@ -26,7 +26,7 @@ import tinypix.functional as F
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from benchmarks.common import RESULTS, cpu_model, matmul_gflops, median_ms, torch  # noqa: E402
+from benchmarks.common import RESULTS, cpu_model, matmul_gflops, side_by_side, torch  # noqa: E402
 
 # (N, C, H, K): batch, input channels, height = width, output channels.
 CONV_SHAPES = [(16, 64, 64, 64), (16, 128, 32, 128), (8, 3, 128, 32), (4, 256, 16, 256)]
@@ -81,8 +81,7 @@ def run(repeats, warmup):
     rows = []
     for op, shape, k, s, p in cases():
         tinypix_step, torch_step, flops = make_steps(op, shape, k, s, p, rng)
-        t_ms = median_ms(tinypix_step, repeats, warmup)
-        p_ms = median_ms(torch_step, repeats, warmup) if torch_step else None
+        t_ms, p_ms = side_by_side(tinypix_step, torch_step, repeats, warmup)
         rows.append((op, shape, f"{k}x{k} s{s} p{p}", t_ms, p_ms, flops))
         print(format_row(rows[-1]), flush=True)
     return rows

@@ -12,7 +12,7 @@ import tinypix.nn.functional as F
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from benchmarks.common import append_results, fmt_ms, median_ms, ratio, setup_threads, table, torch
+from benchmarks.common import append_results, fmt_ms, ratio, side_by_side, setup_threads, table, torch
 
 
 def cases(rng):
@@ -69,8 +69,8 @@ def run(repeats=5):
     rng = np.random.default_rng(0)
     rows = []
     for name, array, mine, theirs in cases(rng):
-        ms = median_ms(timed(mine, array, "tinypix"), repeats)
-        tms = median_ms(timed(theirs, array, "torch"), repeats) if torch is not None else None
+        ms, tms = side_by_side(timed(mine, array, "tinypix"),
+                               timed(theirs, array, "torch") if torch is not None else None, repeats)
         rows.append((name, fmt_ms(ms), fmt_ms(tms), ratio(ms, tms) if tms else "-"))
         print(rows[-1], flush=True)
     return table(("op, forward+backward", "tinypix ms", "PyTorch ms", "ratio"), rows)

@@ -18,7 +18,7 @@ from tinypix.models import UNet
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from benchmarks.common import append_results, fmt_ms, median_ms, ratio, setup_threads, table, torch
+from benchmarks.common import append_results, fmt_ms, ratio, side_by_side, setup_threads, table, torch
 
 # (batch, size, base channels, depth) -- the sizes issue 7 names.
 CONFIGS = [(16, 64, 16, 3), (8, 128, 32, 3)]
@@ -97,8 +97,7 @@ def run(repeats=5):
     rows = []
     for batch, size, base, depth in CONFIGS:
         mine, theirs = steps(batch, size, base, depth)
-        ms = median_ms(mine, repeats)
-        tms = median_ms(theirs, repeats) if theirs else None
+        ms, tms = side_by_side(mine, theirs, repeats)
         rows.append((f"U-Net step {batch}x3x{size}x{size}, base {base}, depth {depth}", fmt_ms(ms),
                      fmt_ms(tms), ratio(ms, tms) if tms else "-"))
         print(rows[-1], flush=True)

@@ -5,7 +5,8 @@
 
 Implementations:
   reference  plain NumPy (``reference.py``), the specification; also runs on CuPy arrays.
-  numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays.
+  numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays; convolution there
+             runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``).
   cuda       CUDA C kernels (``*.cu``, compiled by CuPy in ``cuda.py``), the default for CuPy arrays.
 
 This module is the one place that picks an implementation, per call, from the array and the
@@ -24,7 +25,7 @@ ENV_VAR = "TINYPIX_KERNELS"
 CHOICES = ("", "numba", "reference")
 
 __all__ = ["backend_name", "bilinear_interpolate", "bilinear_interpolate_backward",
-           "bilinear_source_index", "col2im", "conv_output_size", "im2col", "max_pool2d",
+           "bilinear_source_index", "chunked_conv", "col2im", "conv_output_size", "im2col", "max_pool2d",
            "max_pool2d_backward", "max_unpool2d", "max_unpool2d_backward"]
 
 
@@ -45,6 +46,15 @@ def _implementation(x):
 def backend_name(x):
     """'reference', 'numba' or 'cuda': which implementation a kernel call on ``x`` would use now."""
     return {"reference": "reference", "cpu": "numba", "cuda": "cuda"}[_implementation(x).__name__.rsplit(".", 1)[-1]]
+
+
+def chunked_conv(x):
+    """The module ``cpu_conv`` (convolution a cache-sized chunk of images at a time) when kernels
+    on ``x`` take the Numba path, else None: the caller then unfolds the whole batch itself."""
+    if _implementation(x).__name__.rsplit(".", 1)[-1] != "cpu":
+        return None
+    from . import cpu_conv
+    return cpu_conv
 
 
 def im2col(x, kernel_size, stride, padding, dilation):

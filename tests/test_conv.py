@@ -62,11 +62,11 @@ def test_gradients_keep_float32():
     assert y.dtype == x.grad.dtype == w.grad.dtype == np.float32
 
 
-def test_no_weight_grad_skips_columns():
+def test_no_weight_grad_keeps_no_input():
     x = tinypix.randn(1, 2, 5, 5, requires_grad=True)
     w = tinypix.randn(3, 2, 3, 3)
     y = F.conv2d(x, w)
-    assert y.grad_fn.saved_tensors[1] is None  # cols are only kept for the weight gradient
+    assert y.grad_fn.saved_tensors[1] is None  # x is only kept for the weight gradient
     y.sum().backward()
     assert x.grad.shape == x.shape and w.grad is None
 

@@ -33,6 +33,8 @@ Geometry = namedtuple("Geometry", "kernel_size stride padding dilation groups")
 
 
 # -- the shared pair (each used by conv2d AND conv_transpose2d) -------------------------------
+# On NumPy arrays the fast path (kernels/cpu_conv.py) computes the same products a cache-sized
+# chunk of images at a time; what follows is the whole-batch version, which also serves CuPy.
 def _columns(x, geo):
     """im2col(x) split by group: (N, G, C/G*kh*kw, OH*OW), and the output grid (OH, OW)."""
     cols = kernels.im2col(x, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
@@ -44,13 +46,15 @@ def _columns(x, geo):
 def _conv_forward_data(x, w, geo):
     """conv2d's forward, and conv_transpose2d's backward-data: y = W @ im2col(x) per group.
 
-    x: (N, C, H, W), w: (F, C/G, kh, kw) -> y: (N, F, OH, OW), and the columns
-    cols: (N, G, C/G*kh*kw, OH*OW), which the weight gradient needs.
+    x: (N, C, H, W), w: (F, C/G, kh, kw) -> y: (N, F, OH, OW)
     """
+    fast = kernels.chunked_conv(x)
+    if fast is not None:
+        return fast.forward(x, w, geo)
     cols, (oh, ow) = _columns(x, geo)
     F, G = w.shape[0], geo.groups
     y = w.reshape(G, F // G, -1) @ cols  # (N, G, F/G, OH*OW): the weight broadcasts over images
-    return y.reshape(x.shape[0], F, oh, ow), cols
+    return y.reshape(x.shape[0], F, oh, ow)
 
 
 def _conv_backward_data(dy, w, geo, x_shape):
@@ -58,6 +62,9 @@ def _conv_backward_data(dy, w, geo, x_shape):
 
     dy: (N, F, OH, OW), w: (F, C/G, kh, kw) -> dx: x_shape = (N, C, H, W)
     """
+    fast = kernels.chunked_conv(dy)
+    if fast is not None:
+        return fast.backward_data(dy, w, geo, x_shape)
     N, F = dy.shape[:2]
     G = geo.groups
     w_t = w.reshape(G, F // G, -1).swapaxes(1, 2)  # (G, C/G*kh*kw, F/G), a view
@@ -66,14 +73,20 @@ def _conv_backward_data(dy, w, geo, x_shape):
                           geo.stride, geo.padding, geo.dilation)
 
 
-def _conv_weight_grad(dy, cols, w_shape, groups):
-    """dW = sum over images of dy_n @ cols_n^T per group: the weight gradient of both ops.
+def _conv_weight_grad(dy, x, w_shape, geo):
+    """dW = sum over images of dy_n @ im2col(x_n)^T per group: the weight gradient of both ops.
 
-    dy: (N, F, OH, OW), cols: (N, G, C/G*kh*kw, OH*OW) -> dw: w_shape = (F, C/G, kh, kw)
+    dy: (N, F, OH, OW), x: (N, C, H, W) -> dw: w_shape = (F, C/G, kh, kw). The columns are
+    unfolded again rather than kept from the forward pass: that costs one im2col but saves
+    the memory of the largest array a convolution makes.
     """
+    fast = kernels.chunked_conv(x)
+    if fast is not None:
+        return fast.weight_grad(dy, x, w_shape, geo)
     N, F = dy.shape[:2]
+    cols, _ = _columns(x, geo)
     # Computed transposed, cols_n @ dy_n^T: OpenBLAS runs that orientation faster (measured).
-    dw_t = cols @ dy.reshape(N, groups, F // groups, -1).swapaxes(-1, -2)  # (N, G, C/G*kh*kw, F/G)
+    dw_t = cols @ dy.reshape(N, geo.groups, F // geo.groups, -1).swapaxes(-1, -2)  # (N, G, C/G*kh*kw, F/G)
     return dw_t.sum(axis=0).swapaxes(1, 2).reshape(w_shape)
 
 
@@ -88,23 +101,22 @@ class Conv2d(Function):
     """y = conv2d(x, w) + b.  x: (N, C, H, W), w: (F, C/G, kh, kw), b: (F,) or None
     -> y: (N, F, OH, OW).
 
-    Backward: dx = conv_transpose2d's forward of dy; dw = sum_n dy_n @ cols_n^T; db = dy summed
-    over images and pixels.
+    Backward: dx = conv_transpose2d's forward of dy; dw = sum_n dy_n @ im2col(x_n)^T; db = dy
+    summed over images and pixels.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, geo):
-        y, cols = _conv_forward_data(x, w, geo)
-        ctx.save_for_backward(w, cols if ctx.needs_input_grad[1] else None)
+        ctx.save_for_backward(w, x if ctx.needs_input_grad[1] else None)
         ctx.x_shape, ctx.geo = x.shape, geo
-        return _add_bias(y, b)
+        return _add_bias(_conv_forward_data(x, w, geo), b)
 
     @staticmethod
     def backward(ctx, dy):
-        w, cols = ctx.saved_tensors
+        w, x = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx = _conv_backward_data(dy, w, ctx.geo, ctx.x_shape) if need_x else None
-        dw = _conv_weight_grad(dy, cols, w.shape, ctx.geo.groups) if need_w else None
+        dw = _conv_weight_grad(dy, x, w.shape, ctx.geo) if need_w else None
         db = dy.sum(axis=(0, 2, 3)) if need_b else None
         return dx, dw, db, None
 
@@ -135,15 +147,13 @@ class ConvTranspose2d(Function):
     def backward(ctx, dy):
         w, x = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx = cols = None
+        dx = None
         if need_x:
-            dx, cols = _conv_forward_data(dy, w, ctx.geo)
+            dx = _conv_forward_data(dy, w, ctx.geo)
             h, wd = ctx.x_hw
             if dx.shape[2:] != (h, wd):
                 dx = get_array_module(dx).ascontiguousarray(dx[:, :, :h, :wd])
-        elif need_w:
-            cols, _ = _columns(dy, ctx.geo)
-        dw = _conv_weight_grad(x, cols, w.shape, ctx.geo.groups) if need_w else None
+        dw = _conv_weight_grad(x, dy, w.shape, ctx.geo) if need_w else None
         db = dy.sum(axis=(0, 2, 3)) if need_b else None
         return dx, dw, db, None, None, None
 
