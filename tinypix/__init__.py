@@ -15,8 +15,10 @@ from .creation import (arange, bool_, empty, float16, float32, float64, from_num
 from .functional import (abs, argmax, cat, clamp, exp, log, matmul, max, mean, min, relu,
                          sigmoid, sqrt, stack, sum, tanh, where)
 from .tensor import Tensor, _install_operators
+from ._blas import let_workers_sleep
 
 _install_operators()
+let_workers_sleep()  # NumPy's idle BLAS threads would otherwise spin on the cores we need
 
 __version__ = "0.1.0"
 

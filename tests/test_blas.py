@@ -1,0 +1,50 @@
+"""tinypix._blas: NumPy's OpenBLAS workers sleep as soon as a product ends (see its docstring)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinypix import _blas
+
+PROBE = """
+import numpy as np, tinypix
+from tinypix import _blas
+lib = _blas._loaded_openblas()
+a = np.ones((300, 300), np.float32)
+assert np.allclose(a @ a, 300)  # the restarted workers compute
+import os
+print(lib.openblas_thread_timeout(), "OPENBLAS_THREAD_TIMEOUT" in os.environ)
+"""
+
+
+def _probe(env):
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in {**os.environ, **env}.items() if v is not None})
+    timeout, in_env = out.stdout.split()
+    return int(timeout), in_env == "True"
+
+
+@pytest.fixture
+def openblas():
+    if _blas._loaded_openblas() is None:
+        pytest.skip("NumPy does not use a loaded OpenBLAS with the needed functions here")
+
+
+def test_import_sets_a_short_timeout_and_leaves_the_environment(openblas):
+    assert _probe({"OPENBLAS_THREAD_TIMEOUT": None}) == (int(_blas.TIMEOUT), False)
+
+
+def test_a_users_setting_wins(openblas, monkeypatch):
+    assert _probe({"OPENBLAS_THREAD_TIMEOUT": "12"}) == (12, True)
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "12")
+    assert _blas.let_workers_sleep() is False
+
+
+def test_products_are_right_after_a_restart(openblas, monkeypatch):
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    assert _blas.let_workers_sleep() is True
+    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ
+    a = np.random.default_rng(0).standard_normal((256, 256))
+    np.testing.assert_allclose(a @ a.T, np.einsum("ik,jk->ij", a, a), rtol=1e-10, atol=1e-10)
