@@ -32,6 +32,11 @@ def _out_hw(hw, geo):
                  zip(hw, geo.kernel_size, geo.stride, geo.padding, geo.dilation))
 
 
+def _images_per_chunk(N, rows, L, dtype):
+    """How many images' columns (rows x L each) fit in CHUNK_BYTES; at least one."""
+    return max(1, min(N, CHUNK_BYTES // (rows * L * np.dtype(dtype).itemsize)))
+
+
 def _windows(xpad, geo, out_hw):
     """im2col as a view: xpad (n, C, Hp, Wp) -> (n, C, kh, kw, OH, OW), no copy.
 
@@ -58,7 +63,7 @@ class _Unfolder:
         (kh, kw), (ph, pw) = geo.kernel_size, geo.padding
         self.x, self.geo, self.out_hw = x, geo, _out_hw((H, W), geo)
         rows, L = C * kh * kw, self.out_hw[0] * self.out_hw[1]
-        self.size = max(1, min(N, CHUNK_BYTES // (rows * L * x.dtype.itemsize)))
+        self.size = _images_per_chunk(N, rows, L, x.dtype)
         self.pad = np.zeros((self.size, C, H + 2 * ph, W + 2 * pw), x.dtype)  # borders stay 0
         self.cols = np.empty((C, kh, kw, self.size * L), x.dtype)
 
@@ -154,7 +159,7 @@ def _scatter(dy, w, geo, x_shape):
     G, oh_ow = geo.groups, dy.shape[2:]
     w_t = w.reshape(G, F // G, -1).swapaxes(1, 2)           # (G, C/G*kh*kw, F/G), a view
     rows, L = w_t.shape[0] * w_t.shape[1], oh_ow[0] * oh_ow[1]
-    size = max(1, min(N, CHUNK_BYTES // (rows * L * dy.dtype.itemsize)))
+    size = _images_per_chunk(N, rows, L, dy.dtype)
     cols = np.empty((size, rows, L), dy.dtype)
     dx = np.zeros(x_shape, dy.dtype)
     dy_mat = np.ascontiguousarray(dy).reshape(N, G, F // G, L)
