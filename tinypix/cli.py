@@ -20,7 +20,7 @@ from .training import (MAIN_METRIC, build_model, compute_loss, evaluate, load_ch
                        make_loaders, predictions_for_pictures, save_checkpoint, to_device,
                        write_metrics)
 
-DEFAULTS = {"epochs": 7, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-4, "train_scenes": 800,
+DEFAULTS = {"epochs": 9, "batch_size": 16, "lr": 2e-3, "weight_decay": 1e-4, "train_scenes": 800,
             "val_scenes": 160, "size": 64, "base_channels": 16, "depth": 3}
 
 
