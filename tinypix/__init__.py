@@ -15,10 +15,13 @@ from .creation import (arange, bool_, empty, float16, float32, float64, from_num
 from .functional import (abs, argmax, cat, clamp, exp, log, matmul, max, mean, min, relu,
                          sigmoid, sqrt, stack, sum, tanh, where)
 from .tensor import Tensor, _install_operators
-from ._blas import let_workers_sleep
+from ._blas import let_workers_sleep, use_haswell_kernels_on_amd
+from ._memory import keep_freed_memory
 
 _install_operators()
 let_workers_sleep()  # NumPy's idle BLAS threads would otherwise spin on the cores we need
+use_haswell_kernels_on_amd()  # faster than OpenBLAS's Skylake-X ones there, for conv's shapes
+keep_freed_memory()  # and every large temporary would page-fault its memory in anew
 
 __version__ = "0.1.0"
 

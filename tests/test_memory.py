@@ -1,0 +1,48 @@
+"""tinypix._memory: freed arrays' memory is reused, not faulted in anew (see its docstring)."""
+import ctypes
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tinypix import _memory
+
+# Faults taken by allocating and filling 64 MB again after freeing 64 MB.
+PROBE = """
+import resource, numpy as np, tinypix
+def fill():
+    a = np.ones(16 << 20, np.float32)
+    del a
+fill()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+fill()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(**env):
+    env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                         check=True, env=env)
+    return int(out.stdout)
+
+
+@pytest.fixture
+def glibc():
+    if not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "gnu_get_libc_version"):
+        pytest.skip("malloc here is not glibc's")
+
+
+def test_a_freed_array_is_reused_without_page_faults(glibc):
+    unset = {name: None for name in _memory.USER_SETTINGS}
+    assert _faults(**unset) < 8
+    # glibc's default: 64 MB is its own mapping, 16384 pages (or 32 huge pages) faulted in again
+    assert _faults(**{**unset, "MALLOC_MMAP_THRESHOLD_": "65536"}) >= 16
+
+
+def test_a_users_malloc_setting_wins(monkeypatch):
+    for name in _memory.USER_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert _memory.keep_freed_memory() is False
