@@ -1,4 +1,5 @@
-"""tinypix._blas: NumPy's OpenBLAS workers sleep as soon as a product ends (see its docstring)."""
+"""tinypix._blas: NumPy's OpenBLAS workers sleep as soon as a product ends, and on AMD processors
+with AVX-512 it runs its Haswell kernels (see the module docstring)."""
 import os
 import subprocess
 import sys
@@ -48,3 +49,44 @@ def test_products_are_right_after_a_restart(openblas, monkeypatch):
     assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ
     a = np.random.default_rng(0).standard_normal((256, 256))
     np.testing.assert_allclose(a @ a.T, np.einsum("ik,jk->ij", a, a), rtol=1e-10, atol=1e-10)
+
+
+CORE = """
+import ctypes, numpy as np
+{imports}
+from tinypix import _blas
+lib = _blas._loaded_openblas()
+lib.gotoblas_corename.restype = ctypes.c_char_p
+rng = np.random.default_rng(0)
+for dtype, tol in ((np.float32, 1e-4), (np.float64, 1e-12)):
+    a, b = rng.standard_normal((2, 200, 300)).astype(dtype)
+    assert np.allclose(a @ b.T, np.einsum("ik,jk->ij", a, b), rtol=tol, atol=tol)
+print(lib.gotoblas_corename().decode())
+"""
+
+
+def _core(imports, env):
+    out = subprocess.run([sys.executable, "-c", CORE.format(imports=imports)], capture_output=True,
+                         text=True, check=True,
+                         env={k: v for k, v in {**os.environ, **env}.items() if v is not None})
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def switchable(openblas):
+    lib = _blas._loaded_openblas()
+    if not all(hasattr(lib, name) for name in _blas._NEEDED_TO_SWITCH):
+        pytest.skip("this OpenBLAS build does not choose its kernels at start-up")
+
+
+def test_haswell_kernels_on_amd_with_avx512_and_products_stay_right(switchable):
+    own_choice = _core("", {"OPENBLAS_CORETYPE": None})  # NumPy alone: OpenBLAS's pick
+    expected = "Haswell" if own_choice.encode() in _blas.AVX512_CORES and _blas._amd() else own_choice
+    assert _core("import tinypix", {"OPENBLAS_CORETYPE": None}) == expected
+
+
+def test_a_users_coretype_wins(switchable, monkeypatch):
+    own_choice = _core("", {"OPENBLAS_CORETYPE": None})
+    assert _core("import tinypix", {"OPENBLAS_CORETYPE": own_choice}) == own_choice
+    monkeypatch.setenv("OPENBLAS_CORETYPE", own_choice)
+    assert _blas.use_haswell_kernels_on_amd() is False

@@ -12,12 +12,22 @@ So ``let_workers_sleep`` sets it, asks OpenBLAS to read its environment again, a
 threads, which OpenBLAS starts again on the next product. It does nothing when
 OPENBLAS_THREAD_TIMEOUT is already set (so that is how to choose another value), when NumPy uses
 another BLAS (MKL, Accelerate), or where /proc/self/maps does not exist (anything but Linux).
+
+``use_haswell_kernels_on_amd``: on AMD processors with AVX-512 (Zen 4 and later) OpenBLAS picks
+its Skylake-X kernels, tuned for Intel's caches. Its Haswell kernels (AVX2, which those
+processors run at the same width) multiply the narrow matrices of a convolution faster: on a
+2-core Zen 4 VM, (64 x 576) @ (576 x 4096) ran at 180-190 GFLOP/s against 150 in float32, and
+conv2d 16x64x64x64 forward+backward went from 133 to 112 ms. OpenBLAS 0.3.34 retunes its blocking
+for these processors for the same reason. The switch re-runs OpenBLAS's own start-up choice
+with OPENBLAS_CORETYPE=Haswell; setting OPENBLAS_CORETYPE yourself keeps your choice.
 """
 import ctypes
 import os
 
 TIMEOUT = "4"  # log2 of the cycles a worker spins before sleeping; 4 is OpenBLAS's minimum
 _NEEDED = ("openblas_read_env", "openblas_thread_timeout", "blas_thread_shutdown_")
+_NEEDED_TO_SWITCH = ("gotoblas_corename", "gotoblas_dynamic_quit", "gotoblas_dynamic_init")
+AVX512_CORES = (b"SkylakeX", b"Cooperlake", b"SapphireRapids")  # OpenBLAS's names
 
 
 def _loaded_openblas():
@@ -50,4 +60,33 @@ def let_workers_sleep():
     finally:
         del os.environ["OPENBLAS_THREAD_TIMEOUT"]  # the setting lives in OpenBLAS now
     lib.blas_thread_shutdown_()  # the next product starts the workers with the new timeout
+    return True
+
+
+def _amd():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("vendor_id") and "AuthenticAMD" in line for line in f)
+    except OSError:
+        return False
+
+
+def use_haswell_kernels_on_amd():
+    """On an AMD processor where OpenBLAS chose Skylake-X kernels, choose its Haswell kernels
+    instead; return whether it did."""
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return False
+    lib = _loaded_openblas()
+    if lib is None or not all(hasattr(lib, name) for name in _NEEDED_TO_SWITCH):
+        return False  # not a build that chooses its kernels at start-up
+    lib.gotoblas_corename.restype = ctypes.c_char_p
+    if lib.gotoblas_corename() not in AVX512_CORES or not _amd():
+        return False
+    lib.blas_thread_shutdown_()   # no worker may run while the kernel table changes
+    lib.gotoblas_dynamic_quit()
+    os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+    try:
+        lib.gotoblas_dynamic_init()  # OpenBLAS's own start-up choice, now forced
+    finally:
+        del os.environ["OPENBLAS_CORETYPE"]
     return True
