@@ -1,7 +1,8 @@
 """kernels/cpu_conv.py (convolution a chunk of images at a time) equals the readable whole-batch path.
 
-Each of its three products -- forward, input gradient, weight gradient -- is compared with
-functional/conv.py's helpers run with TINYPIX_KERNELS=reference, and at stride 1 each product's
+Each of its three products -- forward, input gradient, weight gradient, and the two gradients
+computed together -- is compared with functional/conv.py's helpers run with
+TINYPIX_KERNELS=reference, and at stride 1 each product's
 two routes (unfolding one image or the other) with each other, on drawn geometries and with
 chunks small enough that a batch spans several of them (and a last, shorter one).
 """
@@ -51,6 +52,7 @@ def test_chunked_conv_matches_whole_batch(dtype, g, seed, chunk):
     x, w, dy, geo = _inputs(g, seed, dtype)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
+        m.setattr(cpu_conv, "MIN_COLUMNS", 1)
         _check_all_three(x, w, dy, geo, dtype)
 
 
@@ -62,6 +64,23 @@ def _check_all_three(x, w, dy, geo, dtype):
            _readable(conv._conv_backward_data, dy, w, geo, x.shape), dtype)
 
 
+@given(g=geometries, seed=seeds, chunk=chunk_bytes)
+def test_both_gradients_together_match_whole_batch(g, seed, chunk):
+    """conv2d_grads and conv_transpose2d_grads (which share one unfold of dy where they can)
+    give the readable path's two gradients. Here x, dy are conv2d's input and output gradient;
+    for conv_transpose2d the roles swap: dy is its input, x its output gradient."""
+    x, w, dy, geo = _inputs(g, seed, np.float64)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
+        m.setattr(cpu_conv, "MIN_COLUMNS", 1)
+        dx, dw = cpu_conv.conv2d_grads(dy, x, w, geo)
+        d_in, dw_t = cpu_conv.conv_transpose2d_grads(x, dy, w, geo)
+    _close(dx, _readable(conv._conv_backward_data, dy, w, geo, x.shape), np.float64)
+    _close(dw, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), np.float64)
+    _close(d_in, _readable(conv._conv_forward_data, x, w, geo), np.float64)
+    _close(dw_t, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), np.float64)
+
+
 @given(g=stride_one, seed=seeds, chunk=chunk_bytes)
 def test_both_routes_of_each_product(g, seed, chunk):
     """Unfolding one image or the other (at stride 1, with the flipped, transposed kernel) agree,
@@ -70,6 +89,7 @@ def test_both_routes_of_each_product(g, seed, chunk):
     G, flip = geo.groups, cpu_conv._flip_geometry(geo)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
+        m.setattr(cpu_conv, "MIN_COLUMNS", 1)
         y, dx = cpu_conv._gather(x, w, geo), cpu_conv._scatter(dy, w, geo, x.shape)
         dw = cpu_conv._weight_grad_gather(dy, x, w.shape, geo)
         assert flip is not None  # padding <= d*(k-1), as drawn

@@ -115,8 +115,12 @@ class Conv2d(Function):
     def backward(ctx, dy):
         w, x = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx = _conv_backward_data(dy, w, ctx.geo, ctx.x_shape) if need_x else None
-        dw = _conv_weight_grad(dy, x, w.shape, ctx.geo) if need_w else None
+        fast = kernels.chunked_conv(dy)
+        if need_x and need_w and fast is not None:  # the same two products, sharing an unfold
+            dx, dw = fast.conv2d_grads(dy, x, w, ctx.geo)
+        else:
+            dx = _conv_backward_data(dy, w, ctx.geo, ctx.x_shape) if need_x else None
+            dw = _conv_weight_grad(dy, x, w.shape, ctx.geo) if need_w else None
         db = dy.sum(axis=(0, 2, 3)) if need_b else None
         return dx, dw, db, None
 
@@ -147,13 +151,15 @@ class ConvTranspose2d(Function):
     def backward(ctx, dy):
         w, x = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx = None
-        if need_x:
-            dx = _conv_forward_data(dy, w, ctx.geo)
-            h, wd = ctx.x_hw
-            if dx.shape[2:] != (h, wd):
-                dx = get_array_module(dx).ascontiguousarray(dx[:, :, :h, :wd])
-        dw = _conv_weight_grad(x, dy, w.shape, ctx.geo) if need_w else None
+        fast = kernels.chunked_conv(dy)
+        if need_x and need_w and fast is not None:  # the same two products, sharing an unfold
+            dx, dw = fast.conv_transpose2d_grads(dy, x, w, ctx.geo)
+        else:
+            dx = _conv_forward_data(dy, w, ctx.geo) if need_x else None
+            dw = _conv_weight_grad(x, dy, w.shape, ctx.geo) if need_w else None
+        h, wd = ctx.x_hw
+        if dx is not None and dx.shape[2:] != (h, wd):
+            dx = get_array_module(dx).ascontiguousarray(dx[:, :, :h, :wd])
         db = dy.sum(axis=(0, 2, 3)) if need_b else None
         return dx, dw, db, None, None, None
 
