@@ -6,7 +6,8 @@
 Implementations:
   reference  plain NumPy (``reference.py``), the specification; also runs on CuPy arrays.
   numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays; convolution there
-             runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``).
+             runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``), and
+             training batch norm in fused loops (``cpu_norm.py``, see ``fused_batch_norm``).
   cuda       CUDA C kernels (``*.cu``, compiled by CuPy in ``cuda.py``), the default for CuPy arrays.
 
 This module is the one place that picks an implementation, per call, from the array and the
@@ -25,8 +26,9 @@ ENV_VAR = "TINYPIX_KERNELS"
 CHOICES = ("", "numba", "reference")
 
 __all__ = ["backend_name", "bilinear_interpolate", "bilinear_interpolate_backward",
-           "bilinear_source_index", "chunked_conv", "col2im", "conv_output_size", "im2col", "max_pool2d",
-           "max_pool2d_backward", "max_unpool2d", "max_unpool2d_backward"]
+           "bilinear_source_index", "chunked_conv", "col2im", "conv_output_size",
+           "fused_batch_norm", "im2col", "max_pool2d", "max_pool2d_backward", "max_unpool2d",
+           "max_unpool2d_backward"]
 
 
 def _implementation(x):
@@ -48,13 +50,26 @@ def backend_name(x):
     return {"reference": "reference", "cpu": "numba", "cuda": "cuda"}[_implementation(x).__name__.rsplit(".", 1)[-1]]
 
 
+def _numba_path(x):
+    return _implementation(x).__name__.rsplit(".", 1)[-1] == "cpu"
+
+
 def chunked_conv(x):
     """The module ``cpu_conv`` (convolution a cache-sized chunk of images at a time) when kernels
     on ``x`` take the Numba path, else None: the caller then unfolds the whole batch itself."""
-    if _implementation(x).__name__.rsplit(".", 1)[-1] != "cpu":
+    if not _numba_path(x):
         return None
     from . import cpu_conv
     return cpu_conv
+
+
+def fused_batch_norm(x):
+    """The module ``cpu_norm`` (training batch norm in two fused loops) when kernels on ``x``
+    take the Numba path, else None: the caller then runs the readable NumPy version."""
+    if not _numba_path(x):
+        return None
+    from . import cpu_norm
+    return cpu_norm
 
 
 def im2col(x, kernel_size, stride, padding, dilation):

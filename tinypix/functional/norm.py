@@ -5,6 +5,7 @@ shifts it:  y = (x - mean) / sqrt(var + eps) * weight + bias.  In training the m
 (biased) variance come from the batch, and the running averages are updated with the unbiased
 variance; in evaluation the running averages are used instead, so y is an affine map of x.
 """
+from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor, check_same_device
@@ -33,26 +34,32 @@ class BatchNorm(Function):
         xp = get_array_module(x)
         axes = (0,) + tuple(range(2, x.ndim))
         shape = _channel_shape(x)
-        if training:
-            m = x.size // x.shape[1]
-            mean = x.mean(axis=axes)
-            xhat = x - mean.reshape(shape)
-            var = (xhat * xhat).mean(axis=axes)  # biased: the batch is the population normalized
-            if running_mean is not None:
-                # In place: these arrays are the module's buffers.
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-                running_var *= 1 - momentum
-                running_var += momentum * var * (m / (m - 1))
+        fast = kernels.fused_batch_norm(x) if training else None
+        if fast is not None:  # the same arithmetic, in two fused loops (kernels/cpu_norm.py)
+            y, xhat, mean, var = fast.forward(x, weight, bias, eps)
+            inv_std = 1 / xp.sqrt(var + eps)
         else:
-            xhat = x - running_mean.astype(x.dtype).reshape(shape)
-            var = running_var.astype(x.dtype)
-        inv_std = 1 / xp.sqrt(var + eps)
-        xhat *= inv_std.reshape(shape)
+            if training:
+                mean = x.mean(axis=axes)
+                xhat = x - mean.reshape(shape)
+                var = (xhat * xhat).mean(axis=axes)  # biased: the batch is the population normalized
+            else:
+                xhat = x - running_mean.astype(x.dtype).reshape(shape)
+                var = running_var.astype(x.dtype)
+            inv_std = 1 / xp.sqrt(var + eps)
+            xhat *= inv_std.reshape(shape)
+            y = xhat if weight is None else xhat * weight.reshape(shape)
+            y = y if bias is None else y + bias.reshape(shape)
+        if training and running_mean is not None:
+            # In place: these arrays are the module's buffers.
+            m = x.size // x.shape[1]
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += momentum * var * (m / (m - 1))
         ctx.save_for_backward(xhat, inv_std, weight)
         ctx.training = training
-        y = xhat if weight is None else xhat * weight.reshape(shape)
-        return y if bias is None else y + bias.reshape(shape)
+        return y
 
     @staticmethod
     def backward(ctx, dy):
@@ -60,11 +67,15 @@ class BatchNorm(Function):
         axes = (0,) + tuple(range(2, dy.ndim))
         shape = _channel_shape(dy)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        scale = inv_std if weight is None else weight * inv_std
+        fast = kernels.fused_batch_norm(dy) if ctx.training and need_x else None
+        if fast is not None:  # the same arithmetic, in two fused loops (kernels/cpu_norm.py)
+            dx, dweight, dbias = fast.backward(dy, xhat, scale)
+            return dx, dweight if need_w else None, dbias if need_b else None, None, None, None, None, None
         dbias = dy.sum(axis=axes) if (need_b or (need_x and ctx.training)) else None
         dweight = (dy * xhat).sum(axis=axes) if (need_w or (need_x and ctx.training)) else None
         dx = None
         if need_x:
-            scale = inv_std if weight is None else weight * inv_std
             if ctx.training:
                 m = dy.size // dy.shape[1]
                 dx = dy - (dbias / m).reshape(shape) - xhat * (dweight / m).reshape(shape)
