@@ -132,7 +132,7 @@ def weight_grad(dy, x, w_shape, geo):
     if flip is not None and w_shape[0] < x.shape[1]:
         flipped_shape = (x.shape[1], w_shape[0] // geo.groups) + tuple(w_shape[2:])
         return _flipped_transposed(_weight_grad_gather(x, dy, flipped_shape, flip), geo.groups)
-    return _weight_grad_gather(dy, x, w_shape, geo)
+    return np.ascontiguousarray(_weight_grad_gather(dy, x, w_shape, geo))
 
 
 def conv2d_grads(dy, x, w, geo):
@@ -152,7 +152,8 @@ def conv_transpose2d_grads(dy, x, w, geo):
     flip = _flip_geometry(geo)
     if flip is not None and w.shape[0] < dy.shape[1]:
         return forward(dy, w, geo), weight_grad(x, dy, w.shape, geo)
-    return _unfold_and_multiply(dy, geo, w=w, d=x, w_shape=w.shape)
+    dx, dw = _unfold_and_multiply(dy, geo, w=w, d=x, w_shape=w.shape)
+    return dx, np.ascontiguousarray(dw)
 
 
 def _gather(x, w, geo):
@@ -161,30 +162,33 @@ def _gather(x, w, geo):
 
 
 def _weight_grad_gather(dy, x, w_shape, geo):
-    """dw = sum over images of dy_n @ im2col(x_n)^T per group."""
+    """dw = sum over images of dy_n @ im2col(x_n)^T per group (a view, maybe not contiguous)."""
     return _unfold_and_multiply(x, geo, d=dy, w_shape=w_shape)[1]
 
 
 def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     """One unfold of a per chunk, for one or both products that read it:
     y = W @ im2col(a) if w (F, C/G, kh, kw) is given, and dw = sum_n d_n @ im2col(a_n)^T, of
-    shape w_shape, if d is given. Returns (y, dw), None for a product not asked for."""
+    shape w_shape, if d is given. Returns (y, dw), None for a product not asked for; dw is a
+    view of the transposed sum where it can be (callers copy it once, in the layout they need)."""
     G, unfold = geo.groups, _Unfolder(a, geo)
     y = dw_t = None
     if w is not None:
         F = w.shape[0]
         w_mat = w.reshape(G, F // G, -1)                        # (G, F/G, C/G*kh*kw)
         y = np.empty((a.shape[0], F) + unfold.out_hw, a.dtype)
-    if d is not None:  # accumulated transposed: cols @ d^T is OpenBLAS's faster way
-        dw_t = np.zeros((G, int(np.prod(w_shape[1:])), w_shape[0] // G), a.dtype)
     for start, stop, cols in unfold.chunks():
         if w is not None and stop - start == 1:  # the product lands in place
             np.matmul(w_mat, cols, out=y[start].reshape(G, F // G, -1))
         elif w is not None:                      # (F, n, OH, OW) -> images first
             y[start:stop] = (w_mat @ cols).reshape((F, stop - start) + unfold.out_hw).swapaxes(0, 1)
-        if d is not None:
-            dw_t += cols @ _side_by_side(d[start:stop], G).swapaxes(1, 2)
-    dw = None if d is None else np.ascontiguousarray(dw_t.swapaxes(1, 2)).reshape(w_shape)
+        if d is not None:  # summed transposed, (G, C/G*kh*kw, F/G): OpenBLAS's faster way
+            part = cols @ _side_by_side(d[start:stop], G).swapaxes(1, 2)
+            if dw_t is None:
+                dw_t = part
+            else:
+                dw_t += part
+    dw = None if d is None else dw_t.swapaxes(1, 2).reshape(w_shape)
     return y, dw
 
 
