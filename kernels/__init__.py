@@ -65,8 +65,9 @@ def chunked_conv(x):
 
 def fused_batch_norm(x):
     """The module ``cpu_norm`` (training batch norm in two fused loops) when kernels on ``x``
-    take the Numba path, else None: the caller then runs the readable NumPy version."""
-    if not _numba_path(x):
+    take the Numba path in float32 or float64, else None: the caller then runs the readable
+    NumPy version."""
+    if not _numba_path(x) or x.dtype not in (np.float32, np.float64):
         return None
     from . import cpu_norm
     return cpu_norm

@@ -188,6 +188,8 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
                 dw_t = part
             else:
                 dw_t += part
+    if d is not None and dw_t is None:  # an empty batch
+        dw_t = np.zeros((G, int(np.prod(w_shape[1:])), w_shape[0] // G), a.dtype)
     dw = None if d is None else dw_t.swapaxes(1, 2).reshape(w_shape)
     return y, dw
 

@@ -81,7 +81,10 @@ def switchable(openblas):
 
 def test_haswell_kernels_on_amd_with_avx512_and_products_stay_right(switchable):
     own_choice = _core("", {"OPENBLAS_CORETYPE": None})  # NumPy alone: OpenBLAS's pick
-    expected = "Haswell" if own_choice.encode() in _blas.AVX512_CORES and _blas._amd() else own_choice
+    version = _blas._version(_blas._loaded_openblas())
+    switch = (own_choice.encode() in _blas.AVX512_CORES and _blas._amd() and version is not None
+              and version < _blas.RETUNED)
+    expected = "Haswell" if switch else own_choice
     assert _core("import tinypix", {"OPENBLAS_CORETYPE": None}) == expected
 
 
@@ -90,3 +93,27 @@ def test_a_users_coretype_wins(switchable, monkeypatch):
     assert _core("import tinypix", {"OPENBLAS_CORETYPE": own_choice}) == own_choice
     monkeypatch.setenv("OPENBLAS_CORETYPE", own_choice)
     assert _blas.use_haswell_kernels_on_amd() is False
+
+
+BUSY = """
+import threading, numpy as np
+a = np.ones((300, 300))
+stop = threading.Event()
+def multiply():
+    while not stop.is_set():
+        assert np.allclose(a @ a, 300)
+worker = threading.Thread(target=multiply)
+worker.start()
+import tinypix  # another thread is inside products: nothing may be switched or stopped
+from tinypix import _blas
+print(_blas._loaded_openblas().openblas_thread_timeout())
+stop.set()
+worker.join()
+"""
+
+
+def test_importing_while_another_thread_multiplies_changes_nothing(openblas):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE")}
+    out = subprocess.run([sys.executable, "-c", BUSY], capture_output=True, text=True, check=True,
+                         env=env, timeout=120)
+    assert int(out.stdout) != int(_blas.TIMEOUT)  # OpenBLAS kept its own setting

@@ -64,21 +64,31 @@ def _check_all_three(x, w, dy, geo, dtype):
            _readable(conv._conv_backward_data, dy, w, geo, x.shape), dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(g=geometries, seed=seeds, chunk=chunk_bytes)
-def test_both_gradients_together_match_whole_batch(g, seed, chunk):
+def test_both_gradients_together_match_whole_batch(dtype, g, seed, chunk):
     """conv2d_grads and conv_transpose2d_grads (which share one unfold of dy where they can)
     give the readable path's two gradients. Here x, dy are conv2d's input and output gradient;
     for conv_transpose2d the roles swap: dy is its input, x its output gradient."""
-    x, w, dy, geo = _inputs(g, seed, np.float64)
+    x, w, dy, geo = _inputs(g, seed, dtype)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
         m.setattr(cpu_conv, "MIN_COLUMNS", 1)
         dx, dw = cpu_conv.conv2d_grads(dy, x, w, geo)
         d_in, dw_t = cpu_conv.conv_transpose2d_grads(x, dy, w, geo)
-    _close(dx, _readable(conv._conv_backward_data, dy, w, geo, x.shape), np.float64)
-    _close(dw, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), np.float64)
-    _close(d_in, _readable(conv._conv_forward_data, x, w, geo), np.float64)
-    _close(dw_t, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), np.float64)
+    _close(dx, _readable(conv._conv_backward_data, dy, w, geo, x.shape), dtype)
+    _close(dw, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), dtype)
+    _close(d_in, _readable(conv._conv_forward_data, x, w, geo), dtype)
+    _close(dw_t, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), dtype)
+    assert dw.flags.c_contiguous and dw_t.flags.c_contiguous
+
+
+def test_an_empty_batch_gets_zero_weight_gradients():
+    x, w, dy, geo = _inputs(dict(N=0, C=2, H=5, W=5, F=3, kernel_size=(3, 3), stride=(1, 1),
+                                 padding=(1, 1), dilation=(1, 1), groups=1), 0, np.float32)
+    for dx, dw in (cpu_conv.conv2d_grads(dy, x, w, geo), cpu_conv.conv_transpose2d_grads(x, dy, w, geo)):
+        assert dx.shape[0] == 0 and dw.shape == w.shape and not dw.any()
+    assert not cpu_conv.weight_grad(dy, x, w.shape, geo).any()
 
 
 @given(g=stride_one, seed=seeds, chunk=chunk_bytes)

@@ -45,5 +45,6 @@ def test_fused_batch_norm_matches_readable(dtype, shape, affine, seed):
 
 def test_only_the_numba_path_fuses(monkeypatch):
     assert kernels.fused_batch_norm(np.zeros((2, 1))) is not None
+    assert kernels.fused_batch_norm(np.zeros((2, 1), np.float16)) is None  # NumPy handles it
     monkeypatch.setenv(kernels.ENV_VAR, "reference")
     assert kernels.fused_batch_norm(np.zeros((2, 1))) is None

@@ -10,7 +10,8 @@ cycles) 0 to 3 steps of 80 were slow. Waking the workers costs microseconds per 
 OpenBLAS reads that variable when it starts its threads, which happened when NumPy was imported.
 So ``let_workers_sleep`` sets it, asks OpenBLAS to read its environment again, and stops the
 threads, which OpenBLAS starts again on the next product. It does nothing when
-OPENBLAS_THREAD_TIMEOUT is already set (so that is how to choose another value), when NumPy uses
+other Python threads already run (one may be inside a product), when OPENBLAS_THREAD_TIMEOUT is
+already set (so that is how to choose another value), when NumPy uses
 another BLAS (MKL, Accelerate), or where /proc/self/maps does not exist (anything but Linux).
 
 ``use_haswell_kernels_on_amd``: on AMD processors with AVX-512 (Zen 4 and later) OpenBLAS picks
@@ -18,16 +19,22 @@ its Skylake-X kernels, tuned for Intel's caches. Its Haswell kernels (AVX2, whic
 processors run at the same width) multiply the narrow matrices of a convolution faster: on a
 2-core Zen 4 VM, (64 x 576) @ (576 x 4096) ran at 180-190 GFLOP/s against 150 in float32, and
 conv2d 16x64x64x64 forward+backward went from 133 to 112 ms. OpenBLAS 0.3.34 retunes its blocking
-for these processors for the same reason. The switch re-runs OpenBLAS's own start-up choice
-with OPENBLAS_CORETYPE=Haswell; setting OPENBLAS_CORETYPE yourself keeps your choice.
+for these processors, so the switch is made only before that version. It re-runs OpenBLAS's own
+start-up choice with OPENBLAS_CORETYPE=Haswell, which must not overlap a product on another
+thread: it is skipped when the importing process already runs other Python threads. Setting
+OPENBLAS_CORETYPE yourself keeps your choice.
 """
 import ctypes
 import os
+import re
+import threading
 
 TIMEOUT = "4"  # log2 of the cycles a worker spins before sleeping; 4 is OpenBLAS's minimum
 _NEEDED = ("openblas_read_env", "openblas_thread_timeout", "blas_thread_shutdown_")
 _NEEDED_TO_SWITCH = ("gotoblas_corename", "gotoblas_dynamic_quit", "gotoblas_dynamic_init")
 AVX512_CORES = (b"SkylakeX", b"Cooperlake", b"SapphireRapids")  # OpenBLAS's names
+RETUNED = (0, 3, 34)  # the OpenBLAS version with its own blocking for these processors
+_CONFIG = ("openblas_get_config", "scipy_openblas_get_config64_", "scipy_openblas_get_config")
 
 
 def _loaded_openblas():
@@ -49,8 +56,8 @@ def _loaded_openblas():
 
 def let_workers_sleep():
     """Make the loaded OpenBLAS's idle workers sleep at once; return whether it was done."""
-    if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
-        return False
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ or threading.active_count() > 1:
+        return False  # (stopping the workers under another thread's product can hang)
     lib = _loaded_openblas()
     if lib is None:
         return False
@@ -71,16 +78,27 @@ def _amd():
         return False
 
 
+def _version(lib):
+    """OpenBLAS's version as a tuple of ints, from its configuration string; None if unknown."""
+    for name in _CONFIG:
+        if hasattr(lib, name):
+            getattr(lib, name).restype = ctypes.c_char_p
+            found = re.search(rb"OpenBLAS (\d+)\.(\d+)\.(\d+)", getattr(lib, name)())
+            return tuple(map(int, found.groups())) if found else None
+    return None
+
+
 def use_haswell_kernels_on_amd():
     """On an AMD processor where OpenBLAS chose Skylake-X kernels, choose its Haswell kernels
     instead; return whether it did."""
-    if "OPENBLAS_CORETYPE" in os.environ:
+    if "OPENBLAS_CORETYPE" in os.environ or threading.active_count() > 1:
         return False
     lib = _loaded_openblas()
     if lib is None or not all(hasattr(lib, name) for name in _NEEDED_TO_SWITCH):
         return False  # not a build that chooses its kernels at start-up
     lib.gotoblas_corename.restype = ctypes.c_char_p
-    if lib.gotoblas_corename() not in AVX512_CORES or not _amd():
+    version = _version(lib)
+    if lib.gotoblas_corename() not in AVX512_CORES or not _amd() or not version or version >= RETUNED:
         return False
     lib.blas_thread_shutdown_()   # no worker may run while the kernel table changes
     lib.gotoblas_dynamic_quit()
