@@ -21,7 +21,9 @@ from .reference import _pool_window_starts, bilinear_source_index, conv_output_s
 # One by default: after every matrix product, NumPy's OpenBLAS keeps its worker threads spinning
 # for tens of milliseconds, and a parallel kernel that runs then fights them for the cores.
 # Measured on 2 cores, col2im right after a product: 32 ms on 2 threads, 6 ms on one (1.2 ms
-# on 2 idle threads); a U-Net training step runs about 1.5x faster on one. Where no matrix
+# on 2 idle threads); a U-Net training step runs about 1.5x faster on one. tinypix/_blas.py
+# now makes those workers sleep at once, and one thread still wins: the U-Net steps of
+# benchmarks/unet.py took 202 and 1045 ms on one thread, 268 and 1160 ms on two. Where no matrix
 # products run in between, or with many cores, set TINYPIX_NUMBA_THREADS (e.g. to the core count).
 THREADS_ENV = "TINYPIX_NUMBA_THREADS"
 numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, int(os.environ.get(THREADS_ENV, "1"))))
