@@ -1,7 +1,8 @@
-"""Let NumPy's OpenBLAS worker threads sleep as soon as a matrix product ends.
+"""Tune NumPy's OpenBLAS for tinypix's products: workers that sleep as soon as a product ends,
+and on AMD processors with AVX-512 its Haswell kernels.
 
-After each product OpenBLAS keeps its idle workers spinning for about 2**28 CPU cycles (a tenth
-of a second), ready for the next one. tinypix runs copies and Numba loops between its products,
+``let_workers_sleep``: after each product OpenBLAS keeps its idle workers spinning for about
+2**28 CPU cycles (a tenth of a second), ready for the next one. tinypix runs copies and Numba loops between its products,
 and on a machine with few cores a spinning worker can take the very core they need. Measured on
 2 cores: conv_transpose2d forward+backward at 16x64x64x64 took 257 ms instead of 123 ms in 78
 of 80 steps of one run, and in 3 to 23 of 80 in others; with OPENBLAS_THREAD_TIMEOUT=4 (2**4
