@@ -2,11 +2,12 @@
 and on AMD processors with AVX-512 its Haswell kernels.
 
 ``let_workers_sleep``: after each product OpenBLAS keeps its idle workers spinning for about
-2**28 CPU cycles (a tenth of a second), ready for the next one. tinypix runs copies and Numba loops between its products,
-and on a machine with few cores a spinning worker can take the very core they need. Measured on
-2 cores: conv_transpose2d forward+backward at 16x64x64x64 took 257 ms instead of 123 ms in 78
-of 80 steps of one run, and in 3 to 23 of 80 in others; with OPENBLAS_THREAD_TIMEOUT=4 (2**4
-cycles) 0 to 3 steps of 80 were slow. Waking the workers costs microseconds per product.
+2**28 CPU cycles (a tenth of a second), ready for the next one. tinypix runs copies and Numba
+loops between its products, and on a machine with few cores a spinning worker can take the very
+core they need. Measured on 2 cores: conv_transpose2d forward+backward at 16x64x64x64 took 257
+ms instead of 123 ms in 78 of 80 steps of one run, and in 3 to 23 of 80 in others; with
+OPENBLAS_THREAD_TIMEOUT=4 (2**4 cycles) 0 to 3 steps of 80 were slow. Waking the workers costs
+microseconds per product.
 
 OpenBLAS reads that variable when it starts its threads, which happened when NumPy was imported.
 So ``let_workers_sleep`` sets it, asks OpenBLAS to read its environment again, and stops the
