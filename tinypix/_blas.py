@@ -100,7 +100,9 @@ def use_haswell_kernels_on_amd():
         return False  # not a build that chooses its kernels at start-up
     lib.gotoblas_corename.restype = ctypes.c_char_p
     version = _version(lib)
-    if lib.gotoblas_corename() not in AVX512_CORES or not _amd() or not version or version >= RETUNED:
+    if lib.gotoblas_corename() not in AVX512_CORES or not _amd():
+        return False
+    if version is None or version >= RETUNED:
         return False
     lib.blas_thread_shutdown_()   # no worker may run while the kernel table changes
     lib.gotoblas_dynamic_quit()
