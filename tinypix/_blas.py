@@ -26,6 +26,7 @@ start-up choice with OPENBLAS_CORETYPE=Haswell, which must not overlap a product
 thread: it is skipped when the importing process already runs other Python threads. Setting
 OPENBLAS_CORETYPE yourself keeps your choice.
 """
+import contextlib
 import ctypes
 import os
 import re
@@ -56,6 +57,17 @@ def _loaded_openblas():
     return None
 
 
+@contextlib.contextmanager
+def _env(name, value):
+    """Set environment variable ``name`` for the OpenBLAS call inside (OpenBLAS reads its
+    settings from the environment), then remove it again."""
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        del os.environ[name]
+
+
 def let_workers_sleep():
     """Make the loaded OpenBLAS's idle workers sleep at once; return whether it was done."""
     if "OPENBLAS_THREAD_TIMEOUT" in os.environ or threading.active_count() > 1:
@@ -63,11 +75,8 @@ def let_workers_sleep():
     lib = _loaded_openblas()
     if lib is None:
         return False
-    os.environ["OPENBLAS_THREAD_TIMEOUT"] = TIMEOUT
-    try:
-        lib.openblas_read_env()
-    finally:
-        del os.environ["OPENBLAS_THREAD_TIMEOUT"]  # the setting lives in OpenBLAS now
+    with _env("OPENBLAS_THREAD_TIMEOUT", TIMEOUT):
+        lib.openblas_read_env()  # the setting lives in OpenBLAS from now on
     lib.blas_thread_shutdown_()  # the next product starts the workers with the new timeout
     return True
 
@@ -99,16 +108,13 @@ def use_haswell_kernels_on_amd():
     if lib is None or not all(hasattr(lib, name) for name in _NEEDED_TO_SWITCH):
         return False  # not a build that chooses its kernels at start-up
     lib.gotoblas_corename.restype = ctypes.c_char_p
-    version = _version(lib)
     if lib.gotoblas_corename() not in AVX512_CORES or not _amd():
         return False
+    version = _version(lib)
     if version is None or version >= RETUNED:
         return False
     lib.blas_thread_shutdown_()   # no worker may run while the kernel table changes
     lib.gotoblas_dynamic_quit()
-    os.environ["OPENBLAS_CORETYPE"] = "Haswell"
-    try:
+    with _env("OPENBLAS_CORETYPE", "Haswell"):
         lib.gotoblas_dynamic_init()  # OpenBLAS's own start-up choice, now forced
-    finally:
-        del os.environ["OPENBLAS_CORETYPE"]
     return True

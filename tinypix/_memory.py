@@ -8,11 +8,12 @@ every step: measured on a 2-core VM, conv2d 4x256x16x16 -> 256 forward+backward 
 instead of 26 ms, all of it page faults.
 
 ``keep_freed_memory`` asks malloc to serve blocks up to 1 GB (or 32 MB, where an older glibc
-refuses more) from its heap and to keep up to 1 GB of freed heap, so a freed block is reused, already mapped, by the next allocation. The memory
-stays counted in the resident set until the process ends; the peak is what a step needs either
-way. It does nothing outside glibc (macOS, Windows, musl), nor when the user set malloc's own
-variables (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES): that is how to
-choose other values, or glibc's defaults.
+refuses more) from its heap and to keep up to 1 GB of freed heap, so a freed block is reused,
+already mapped, by the next allocation. The memory stays counted in the resident set until the
+process ends; the peak is what a step needs either way. It does nothing outside glibc (macOS,
+Windows, musl), nor when the user set malloc's own variables (MALLOC_MMAP_THRESHOLD_,
+MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES): that is how to choose other values, or glibc's
+defaults.
 """
 import ctypes
 import os

@@ -71,7 +71,8 @@ class BatchNorm(Function):
         fast = kernels.fused_batch_norm(dy) if ctx.training and need_x else None
         if fast is not None:  # the same arithmetic, in two fused loops (kernels/cpu_norm.py)
             dx, dweight, dbias = fast.backward(dy, xhat, scale)
-            return dx, dweight if need_w else None, dbias if need_b else None, None, None, None, None, None
+            return (dx, dweight if need_w else None, dbias if need_b else None,
+                    None, None, None, None, None)
         dbias = dy.sum(axis=axes) if (need_b or (need_x and ctx.training)) else None
         dweight = (dy * xhat).sum(axis=axes) if (need_w or (need_x and ctx.training)) else None
         dx = None
