@@ -170,6 +170,20 @@ def test_reference_kernels_match_the_default_path(monkeypatch):
         np.testing.assert_allclose(f, s, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernels", ["reference", "numba"])
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_an_empty_batch(monkeypatch, kernels, op):
+    """An empty batch gives an empty output, an empty input gradient and zero weight and bias
+    gradients, on both paths (as in PyTorch)."""
+    monkeypatch.setenv("TINYPIX_KERNELS", kernels)
+    x, w, b = _t(np.zeros((0, 4, 6, 5))), _t(np.ones((4, 2, 3, 3))), _t(np.ones(4))
+    y = getattr(F, op)(x, w, b, padding=1, groups=2)
+    assert y.shape[0] == 0 and y.shape[1] == b.shape[0]
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    assert w.grad.shape == w.shape and not w.grad.data.any() and not b.grad.data.any()
+
+
 # -- bad input ---------------------------------------------------------------------------------
 def test_kernel_larger_than_padded_input():
     with pytest.raises(ValueError, match=r"conv2d: the 5x5 kernel .* larger than the padded input 4x4"):

@@ -40,7 +40,8 @@ def _columns(x, geo):
     cols = kernels.im2col(x, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
     grid = tuple(kernels.conv_output_size(n, k, s, p, d) for n, k, s, p, d in
                  zip(x.shape[2:], geo.kernel_size, geo.stride, geo.padding, geo.dilation))
-    return cols.reshape(x.shape[0], geo.groups, -1, cols.shape[-1]), grid
+    G = geo.groups  # sizes spelled out, not -1: an empty batch has nothing to infer them from
+    return cols.reshape(x.shape[0], G, cols.shape[1] // G, cols.shape[-1]), grid
 
 
 def _conv_forward_data(x, w, geo):
@@ -66,10 +67,10 @@ def _conv_backward_data(dy, w, geo, x_shape):
     if fast is not None:
         return fast.backward_data(dy, w, geo, x_shape)
     N, F = dy.shape[:2]
-    G = geo.groups
+    G, L = geo.groups, dy.shape[2] * dy.shape[3]
     w_t = w.reshape(G, F // G, -1).swapaxes(1, 2)  # (G, C/G*kh*kw, F/G), a view
-    cols = w_t @ dy.reshape(N, G, F // G, -1)      # (N, G, C/G*kh*kw, OH*OW)
-    return kernels.col2im(cols.reshape(N, -1, cols.shape[-1]), x_shape, geo.kernel_size,
+    cols = w_t @ dy.reshape(N, G, F // G, L)       # (N, G, C/G*kh*kw, OH*OW)
+    return kernels.col2im(cols.reshape(N, G * cols.shape[2], L), x_shape, geo.kernel_size,
                           geo.stride, geo.padding, geo.dilation)
 
 
@@ -86,7 +87,8 @@ def _conv_weight_grad(dy, x, w_shape, geo):
     N, F = dy.shape[:2]
     cols, _ = _columns(x, geo)
     # Computed transposed, cols_n @ dy_n^T: OpenBLAS runs that orientation faster (measured).
-    dw_t = cols @ dy.reshape(N, geo.groups, F // geo.groups, -1).swapaxes(-1, -2)  # (N, G, C/G*kh*kw, F/G)
+    L = dy.shape[2] * dy.shape[3]
+    dw_t = cols @ dy.reshape(N, geo.groups, F // geo.groups, L).swapaxes(-1, -2)  # (N, G, C/G*kh*kw, F/G)
     return dw_t.sum(axis=0).swapaxes(1, 2).reshape(w_shape)
 
 
