@@ -1,0 +1,274 @@
+"""Winograd convolution F(4x4, 3x3) on the CPU: 3x3 stride-1 convolution with 4x fewer multiplications.
+
+im2col multiplies every 3x3 window by every filter: 9 multiply-adds per output pixel, input
+channel and filter. Winograd's minimal filtering algorithm gets a 4x4 tile of outputs from the
+6x6 tile of input under it (neighbouring tiles overlap by 2) as
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A          g: 3x3 filter, d: 6x6 input tile, Y: 4x4,
+                                                 * elementwise, B^T, G, A^T the constants below.
+
+Summed over input channels, the elementwise product at each of the 36 positions xi of a 6x6
+tile is a matrix product over channels, so a whole layer is
+
+    V[xi] = (B^T d B)[xi], every tile of every channel    (36, C, tiles)   input transform
+    U[xi] = (G g G^T)[xi], every filter and channel       (36, F, C)       weight transform
+    M[xi] = U[xi] @ V[xi]                                 (36, F, tiles)   36 matrix products
+    y     = A^T M A, tile by tile                         (N, F, OH, OW)   output transform
+
+36 products' worth per 16 output pixels instead of 9 * 16 = 144. The transforms are passes
+over memory with a few additions per value; between layers of 16 and 32 or more channels they
+cost less than the products save (benchmarks/RESULTS.md). The price is rounding: the transforms
+scale values by up to 8 and cancel them again. In float32 the error is about ten times
+im2col's: 1e-6 to 3e-6 of the output's root mean square (im2col: 2e-7 to 3e-7), measured on
+layers of 16 to 256 channels.
+
+Backward needs no new kernels. As in cpu_conv at stride 1, the input gradient is a forward
+convolution of dy with the flipped, transposed filter (padding 2 - p); and the weight gradient
+is the transpose of the products: dU[xi] = dM[xi] @ V[xi]^T with dM = A dy A^T per tile (the
+adjoint of the output transform) and dw = G^T dU G. So ``unfold_and_multiply`` mirrors
+cpu_conv._unfold_and_multiply, the input transform taking im2col's place: one pass over a chunk
+of images serves both products that read it.
+
+Arrays in, arrays out. Tests hold this equal to the readable im2col path (kernels/reference.py
+via functional/conv.py) and the 1-D formulas below equal to the matrices.
+"""
+import numpy as np
+from numba import njit, prange
+
+from . import cpu  # noqa: F401 -- sets the number of threads the parallel loops use
+
+BT = np.array([[4, 0, -5, 0, 1, 0],
+               [0, -4, -4, 1, 1, 0],
+               [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0],
+               [0, 2, -1, -2, 1, 0],
+               [0, 4, 0, -5, 0, 1]], dtype=float)
+G = np.array([[1 / 4, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6],
+              [1 / 24, -1 / 12, 1 / 6],
+              [0, 0, 1]])
+AT = np.array([[1, 1, 1, 1, 1, 0],
+               [0, 1, -1, 2, -2, 0],
+               [0, 1, 1, 4, 4, 0],
+               [0, 1, -1, 8, -8, 1]], dtype=float)
+# The weight transform as one matrix: U[6u+v] = sum_ij G[u,i] G[v,j] g[i,j], i.e. kron(G, G) @ g.ravel().
+GG = np.kron(G, G)  # (36, 9)
+
+# Below 16 channels on one side, or 16 on both, im2col is as fast or faster (measured at
+# 16x16x64x64 -> 16: 15-16 ms against 17-18; 16 -> 32 channels: 29-34 ms against 26-28).
+MIN_CHANNELS, MIN_WIDER = 16, 32
+# Input-transform values per chunk of images: a few images at a time, for products wide enough
+# to run near OpenBLAS's full rate (2 MB chunks were slower, whole batches no faster).
+CHUNK_BYTES = 32 << 20
+
+
+def applies(geo, in_channels, out_channels, dtype):
+    """Whether a product of cpu_conv with geometry ``geo`` (functional/conv.py's Geometry) runs here."""
+    return (geo.kernel_size == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1)
+            and geo.groups == 1 and min(in_channels, out_channels) >= MIN_CHANNELS
+            and max(in_channels, out_channels) >= MIN_WIDER and dtype in (np.float32, np.float64))
+
+
+# -- the three 1-D transforms, written out -------------------------------------------------
+# Each applies one of the matrices above to a vector of 6 (or 4) values; a tile's 2-D transform
+# is the 1-D one down the columns, then along the rows. Multiplications by 2 and 4 are written
+# as additions: in Numba an integer constant times a float32 gives a float64.
+@njit(inline="always")
+def _x2(v):
+    return v + v
+
+
+@njit(inline="always")
+def _x4(v):
+    return _x2(_x2(v))
+
+
+@njit(inline="always")
+def _bt(d0, d1, d2, d3, d4, d5):
+    """B^T d: 6 values -> 6."""
+    return (_x4(d0 - d2) - d2 + d4,
+            d3 + d4 - _x4(d1 + d2),
+            _x4(d1 - d2) - d3 + d4,
+            _x2(d3 - d1) - d2 + d4,
+            _x2(d1 - d3) - d2 + d4,
+            _x4(d1 - d3) - d3 + d5)
+
+
+@njit(inline="always")
+def _at(m0, m1, m2, m3, m4, m5):
+    """A^T m: 6 values -> 4."""
+    p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return m0 + p + r, q + _x2(s), p + _x4(r), q + _x4(_x2(s)) + m5
+
+
+@njit(inline="always")
+def _a(y0, y1, y2, y3):
+    """A y: 4 values -> 6, the transpose of _at (for the adjoint of the output transform)."""
+    p, q = y0 + y2, y1 + y3
+    e, o = y0 + _x4(y2), _x2(y1 + _x4(y3))
+    return y0, p + q, p - q, e + o, e - o, y3
+
+
+# -- input transform: x -> V ---------------------------------------------------------------
+@njit(inline="always")
+def _row(x, n, c, h, zero):
+    return x[n, c, h] if 0 <= h < x.shape[2] else zero
+
+
+@njit(cache=True, fastmath=True)
+def _bt_down(r0, r1, r2, r3, r4, r5, s, offset):
+    """s[:, offset + q] = B^T (r0[q], ..., r5[q]): the column transform of one band of rows."""
+    for q in range(r0.shape[0]):
+        o = offset + q
+        s[0, o], s[1, o], s[2, o], s[3, o], s[4, o], s[5, o] = _bt(r0[q], r1[q], r2[q], r3[q], r4[q], r5[q])
+
+
+@njit(cache=True, fastmath=True)
+def _bt_along(s, out, t0):
+    """out[6u + v, t0 + j] = (B^T s[u, 4j : 4j+6])[v]: the row transform of each tile of the band."""
+    for u in range(6):
+        e, su = 6 * u, s[u]
+        for j in range((s.shape[1] - 2) // 4):
+            q, t = 4 * j, t0 + j
+            (out[e, t], out[e + 1, t], out[e + 2, t], out[e + 3, t], out[e + 4, t],
+             out[e + 5, t]) = _bt(su[q], su[q + 1], su[q + 2], su[q + 3], su[q + 4], su[q + 5])
+
+
+@njit(parallel=True, cache=True)
+def _input_transform(x, V, ph, pw, th, tw):
+    """x (n, C, H, W) -> V (36*C, n*th*tw): row 36-position xi, channel c is V[xi*C + c], its
+    tiles in (image, tile row, tile column) order. Tile (i, j) covers padded rows 4i..4i+5."""
+    N, C, H, W = x.shape
+    tiles, width = th * tw, 4 * tw + 2
+    for p in prange(N * C):  # each (n, c) plane writes its own stretch of 36 rows: no conflicts
+        n, c = p // C, p % C
+        zero = np.zeros(W, x.dtype)
+        s = np.zeros((6, width), x.dtype)  # padding columns stay 0
+        out = np.empty((36, tiles), x.dtype)
+        w_in = min(W, width - pw)
+        for i in range(th):
+            h = 4 * i - ph
+            _bt_down(_row(x, n, c, h, zero)[:w_in], _row(x, n, c, h + 1, zero)[:w_in],
+                     _row(x, n, c, h + 2, zero)[:w_in], _row(x, n, c, h + 3, zero)[:w_in],
+                     _row(x, n, c, h + 4, zero)[:w_in], _row(x, n, c, h + 5, zero)[:w_in], s, pw)
+            _bt_along(s, out, i * tw)
+        for xi in range(36):  # contiguous copies; writing V in the loops above is slower
+            V[xi * C + c, n * tiles:(n + 1) * tiles] = out[xi]
+
+
+# -- output transform: M -> y --------------------------------------------------------------
+@njit(cache=True, fastmath=True)
+def _at_down(m0, m1, m2, m3, m4, m5, z0, z1, z2, z3):
+    """z_i[t] = (A^T (m0[t], ..., m5[t]))[i] for every tile t."""
+    for t in range(m0.shape[0]):
+        z0[t], z1[t], z2[t], z3[t] = _at(m0[t], m1[t], m2[t], m3[t], m4[t], m5[t])
+
+
+@njit(cache=True, fastmath=True)
+def _at_along(z, t0, row):
+    """row[4j : 4j+4] = A^T z[:, t0 + j]: one output row of a band of tiles."""
+    for j in range(row.shape[0] // 4):
+        t, q = t0 + j, 4 * j
+        row[q], row[q + 1], row[q + 2], row[q + 3] = _at(z[0, t], z[1, t], z[2, t], z[3, t], z[4, t], z[5, t])
+
+
+@njit(parallel=True, cache=True)
+def _output_transform(M, y, th, tw):
+    """M (36*F, n*th*tw), laid out as V -> y (n, F, OH, OW), tiles cut at the edges."""
+    N, F, OH, OW = y.shape
+    tiles = th * tw
+    for p in prange(N * F):
+        n, f = p // F, p % F
+        z = np.empty((4, 6, tiles), y.dtype)  # z[i, v]: row i of A^T m, position v, every tile
+        ts = slice(n * tiles, (n + 1) * tiles)
+        for v in range(6):
+            _at_down(M[v * F + f, ts], M[(6 + v) * F + f, ts], M[(12 + v) * F + f, ts],
+                     M[(18 + v) * F + f, ts], M[(24 + v) * F + f, ts], M[(30 + v) * F + f, ts],
+                     z[0, v], z[1, v], z[2, v], z[3, v])
+        row = np.empty(4 * tw, y.dtype)
+        for i in range(th):
+            for r in range(min(4, OH - 4 * i)):
+                if 4 * tw == OW:
+                    _at_along(z[r], i * tw, y[n, f, 4 * i + r])
+                else:
+                    _at_along(z[r], i * tw, row)
+                    y[n, f, 4 * i + r] = row[:OW]
+
+
+# -- the adjoint of the output transform: dy -> dM -----------------------------------------
+@njit(cache=True, fastmath=True)
+def _a_along(row, z, t0):
+    """z[:, t0 + j] = A row[4j : 4j+4]."""
+    for j in range(row.shape[0] // 4):
+        t, q = t0 + j, 4 * j
+        z[0, t], z[1, t], z[2, t], z[3, t], z[4, t], z[5, t] = _a(row[q], row[q + 1], row[q + 2], row[q + 3])
+
+
+@njit(cache=True, fastmath=True)
+def _a_down(z0, z1, z2, z3, o0, o1, o2, o3, o4, o5):
+    """o_u[t] = (A (z0[t], ..., z3[t]))[u] for every tile t."""
+    for t in range(z0.shape[0]):
+        o0[t], o1[t], o2[t], o3[t], o4[t], o5[t] = _a(z0[t], z1[t], z2[t], z3[t])
+
+
+@njit(parallel=True, cache=True)
+def _output_adjoint(dy, dM, th, tw):
+    """dy (n, F, OH, OW) -> dM (36*F, n*th*tw), laid out as V: A g A^T for each 4x4 tile g of dy,
+    which is zero beyond the edges."""
+    N, F, OH, OW = dy.shape
+    tiles = th * tw
+    for p in prange(N * F):
+        n, f = p // F, p % F
+        z = np.zeros((4, 6, tiles), dy.dtype)  # rows below the image stay 0
+        row = np.zeros(4 * tw, dy.dtype)       # and so do columns right of it
+        for h in range(OH):
+            row[:OW] = dy[n, f, h]
+            _a_along(row, z[h % 4], (h // 4) * tw)
+        out = np.empty((36, tiles), dy.dtype)
+        for v in range(6):
+            _a_down(z[0, v], z[1, v], z[2, v], z[3, v],
+                    out[v], out[6 + v], out[12 + v], out[18 + v], out[24 + v], out[30 + v])
+        for xi in range(36):
+            dM[xi * F + f, n * tiles:(n + 1) * tiles] = out[xi]
+
+
+# -- the layer -----------------------------------------------------------------------------
+def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
+    """cpu_conv._unfold_and_multiply for a 3x3 stride-1 convolution of a (N, C, H, W) with zero
+    padding (ph, pw): y = conv2d(a, w) if w (F, C, 3, 3) is given, and the weight gradient
+    dw = sum over images of d_n correlated with a_n, of shape w_shape = (F, C, 3, 3), if d
+    (N, F, OH, OW) is given. Returns (y, dw), None for a product not asked for."""
+    N, C, H, W = a.shape
+    (ph, pw), dtype = padding, a.dtype
+    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
+    th, tw = -(-OH // 4), -(-OW // 4)
+    per_image = th * tw
+    gg = GG.astype(dtype)
+    y = dw = dU = None
+    if w is not None:
+        F = w.shape[0]
+        U = (gg @ w.reshape(F * C, 9).T).reshape(36, F, C)
+        y = np.empty((N, F, OH, OW), dtype)
+    if d is not None:
+        F = w_shape[0]
+        d = np.ascontiguousarray(d)
+        dU = np.zeros((36, F, C), dtype)
+    size = max(1, min(N, CHUNK_BYTES // (36 * C * per_image * np.dtype(dtype).itemsize)))
+    buffer = np.empty(36 * C * size * per_image, dtype)  # reused; each chunk takes a prefix
+    for start in range(0, N, size):
+        n = min(size, N - start)
+        V = buffer[:36 * C * n * per_image].reshape(36 * C, n * per_image)
+        _input_transform(a[start:start + n], V, ph, pw, th, tw)
+        V3 = V.reshape(36, C, -1)
+        if w is not None:
+            M = U @ V3                                       # (36, F, n*tiles)
+            _output_transform(M.reshape(36 * F, -1), y[start:start + n], th, tw)
+        if d is not None:
+            dM = np.empty((36 * F, n * per_image), dtype)
+            _output_adjoint(d[start:start + n], dM, th, tw)
+            dU += dM.reshape(36, F, -1) @ V3.swapaxes(1, 2)  # (36, F, C)
+    if d is not None:
+        dw = (dU.reshape(36, -1).T @ gg).reshape(w_shape)    # G^T dU G for every (f, c)
+    return y, dw

@@ -1,0 +1,174 @@
+"""kernels/cpu_winograd.py: Winograd's F(4x4, 3x3) gives im2col's convolution.
+
+The written-out 1-D formulas are the matrices; one tile is a valid 3x3 correlation; a whole layer
+(both products, drawn geometries, chunks down to one image) equals the readable path; cpu_conv's
+entry points route through it where it applies and still equal the readable path; and with it
+switched on for every channel count, conv2d and conv_transpose2d pass gradcheck and match PyTorch.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinypix
+import tinypix.functional as F
+from tinypix import kernels
+from tinypix.functional import conv
+from tinypix.kernels import cpu_conv, cpu_winograd as wino
+from tinypix.testing import gradcheck
+
+seeds = st.integers(0, 2**32 - 1)
+values = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+@st.composite
+def layers(draw, max_batch=4, max_padding=3):
+    """(N, C, F, H, W, (ph, pw)) of a 3x3 stride-1 convolution with at least one output pixel."""
+    ph, pw = draw(st.integers(0, max_padding)), draw(st.integers(0, max_padding))
+    H = draw(st.integers(max(1, 3 - 2 * ph), 13))
+    W = draw(st.integers(max(1, 3 - 2 * pw), 13))
+    return (draw(st.integers(0, max_batch)), draw(st.integers(1, 5)), draw(st.integers(1, 5)),
+            H, W, (ph, pw))
+
+
+def _arrays(layer, seed, dtype):
+    N, C, Fo, H, W, (ph, pw) = layer
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Fo, C, 3, 3)).astype(dtype)
+    dy = rng.standard_normal((N, Fo, H + 2 * ph - 2, W + 2 * pw - 2)).astype(dtype)
+    return x, w, dy, conv.Geometry((3, 3), (1, 1), (ph, pw), (1, 1), 1)
+
+
+def _readable(fn, *args):
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv(kernels.ENV_VAR, "reference")
+        return fn(*args)
+
+
+def _close(actual, expected):
+    """float64 to 1e-10; float32 to Winograd's rounding (see the module docstring)."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    tol = 1e-10 if actual.dtype == np.float64 else 1e-4
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+@given(st.lists(values, min_size=6, max_size=6), st.lists(values, min_size=4, max_size=4))
+def test_written_out_transforms_are_the_matrices(six, four):
+    six, four = np.array(six), np.array(four)
+    np.testing.assert_allclose(wino._bt(*six), wino.BT @ six, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(wino._at(*six), wino.AT @ six, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(wino._a(*four), wino.AT.T @ four, rtol=1e-12, atol=1e-9)
+
+
+@given(seeds)
+def test_one_tile_is_a_valid_correlation(seed):
+    """A^T [(G g G^T) * (B^T d B)] A is the 4x4 valid cross-correlation of a 6x6 d with a 3x3 g,
+    and kron(G, G) is the weight transform G g G^T, flattened."""
+    rng = np.random.default_rng(seed)
+    d, g = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
+    U = wino.G @ g @ wino.G.T
+    np.testing.assert_allclose((wino.GG @ g.ravel()).reshape(6, 6), U, atol=1e-14)
+    Y = wino.AT @ (U * (wino.BT @ d @ wino.BT.T)) @ wino.AT.T
+    direct = np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(4)] for i in range(4)])
+    np.testing.assert_allclose(Y, direct, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(layer=layers(), seed=seeds, chunk=st.sampled_from([1, 3000, wino.CHUNK_BYTES]))
+def test_layer_matches_im2col(dtype, layer, seed, chunk):
+    """y and dw from one call (sharing the input transform) equal the readable path's, for any
+    padding, odd sizes, an empty batch, and chunks of one image up to the whole batch."""
+    x, w, dy, geo = _arrays(layer, seed, dtype)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(wino, "CHUNK_BYTES", chunk)
+        y, dw = wino.unfold_and_multiply(x, geo.padding, w=w, d=dy, w_shape=w.shape)
+    _close(y, _readable(conv._conv_forward_data, x, w, geo))
+    _close(dw, _readable(conv._conv_weight_grad, dy, x, w.shape, geo))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(layer=layers(max_batch=3, max_padding=2), seed=seeds)
+def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
+    """With Winograd on for every channel count, each entry point of cpu_conv calls it and still
+    gives the readable path's result (for conv_transpose2d, dy is the input and x the output
+    gradient)."""
+    x, w, dy, geo = _arrays(layer, seed, dtype)
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return unfold_and_multiply(*args, **kwargs)
+
+    unfold_and_multiply = wino.unfold_and_multiply
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(wino, "MIN_CHANNELS", 1)
+        m.setattr(wino, "MIN_WIDER", 1)
+        m.setattr(wino, "unfold_and_multiply", counted)
+        results = [cpu_conv.forward(x, w, geo), cpu_conv.backward_data(dy, w, geo, x.shape),
+                   cpu_conv.weight_grad(dy, x, w.shape, geo), *cpu_conv.conv2d_grads(dy, x, w, geo),
+                   *cpu_conv.conv_transpose2d_grads(x, dy, w, geo)]
+    assert len(calls) == 5  # one call each; the two pairs share theirs
+    y = _readable(conv._conv_forward_data, x, w, geo)
+    dx = _readable(conv._conv_backward_data, dy, w, geo, x.shape)
+    dw = _readable(conv._conv_weight_grad, dy, x, w.shape, geo)
+    for actual, expected in zip(results, (y, dx, dw, dx, dw, y, dw)):
+        _close(actual, expected)
+
+
+def test_where_it_applies():
+    geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
+    assert wino.applies(geo, 16, 32, np.float32) and wino.applies(geo, 64, 16, np.float64)
+    assert not wino.applies(geo, 16, 16, np.float32)      # im2col is as fast there
+    assert not wino.applies(geo, 8, 256, np.float32)
+    assert not wino.applies(geo, 64, 64, np.float16)
+    for other in (dict(kernel_size=(5, 5)), dict(kernel_size=(3, 1)), dict(stride=(2, 2)),
+                  dict(dilation=(2, 2)), dict(groups=2)):
+        assert not wino.applies(geo._replace(**other), 64, 64, np.float32)
+
+
+def _everywhere(fn):
+    """Run fn with Winograd on for every channel count."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(wino, "MIN_CHANNELS", 1)
+        m.setattr(wino, "MIN_WIDER", 1)
+        return fn()
+
+
+def _tensors(layer, seed, transpose=False):
+    N, C, Fo, H, W, padding = layer
+    rng = np.random.default_rng(seed)
+    x = tinypix.tensor(rng.standard_normal((max(N, 1), C, H, W)), requires_grad=True)
+    w = tinypix.tensor(rng.standard_normal((C, Fo, 3, 3) if transpose else (Fo, C, 3, 3)),
+                       requires_grad=True)
+    b = tinypix.tensor(rng.standard_normal(Fo), requires_grad=True)
+    return x, w, b, padding
+
+
+@given(layers(max_batch=2, max_padding=2), seeds)
+def test_conv2d_gradcheck_through_winograd(layer, seed):
+    x, w, b, padding = _tensors(layer, seed)
+    assert _everywhere(lambda: gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), (x, w, b)))
+
+
+@given(layers(max_batch=2, max_padding=1), seeds)
+def test_conv_transpose2d_gradcheck_through_winograd(layer, seed):
+    x, w, b, padding = _tensors(layer, seed, transpose=True)
+    assert _everywhere(lambda: gradcheck(
+        lambda x, w, b: F.conv_transpose2d(x, w, b, padding=padding), (x, w, b)))
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+@given(layer=layers(max_batch=2, max_padding=1), seed=seeds)
+def test_matches_torch_through_winograd(op, layer, seed):
+    torch = pytest.importorskip("torch")
+    x, w, b, padding = _tensors(layer, seed, transpose=op == "conv_transpose2d")
+    y = _everywhere(lambda: getattr(F, op)(x, w, b, padding=padding))
+    dy = np.random.default_rng(seed).standard_normal(y.shape)
+    _everywhere(lambda: y.backward(tinypix.tensor(dy)))
+    ts = [torch.tensor(t.detach().numpy(), requires_grad=True) for t in (x, w, b)]
+    ty = getattr(torch.nn.functional, op)(*ts, padding=padding)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-9, atol=1e-9)
+    for t, tt in zip((x, w, b), ts):
+        np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-9, atol=1e-9)
