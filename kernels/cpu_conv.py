@@ -15,10 +15,9 @@ slice of the result. Four more savings:
     one unfold per chunk serves both;
   - unfolding is one strided copy per chunk (``_windows``), with no bounds tests at all: the
     chunk is copied into a zero-bordered buffer first;
-  - 3x3 stride-1 products between layers of 16 or more channels (most of a U-Net) take
-    Winograd's route instead (``cpu_winograd.py``): an input transform in place of the unfold,
-    and 4x fewer multiplications. The routes below then prefer the flipped side, which needs
-    no scatter-add.
+  - big 3x3 stride-1 products (``cpu_winograd.applies``) take Winograd's route instead
+    (``cpu_winograd.py``): an input transform in place of the unfold, and 4x fewer
+    multiplications. The routes below then prefer the flipped side, which needs no scatter-add.
 
 Arrays in, arrays out, NumPy only; ``geo`` is functional/conv.py's Geometry (kernel_size,
 stride, padding, dilation, groups as ints and (h, w) pairs). Tests hold these functions equal
@@ -113,15 +112,10 @@ def _flipped_transposed(w, groups):
 # conv2d's backward-data of x with the flipped, transposed kernel (and the other way round).
 # Unfolding copies (channels * kh * kw) rows per pixel, so each picks the side with fewer channels.
 
-def _winograd(geo, a, F):
-    """Whether the products between a (N, C, H, W) and F channels go to cpu_winograd."""
-    return cpu_winograd.applies(geo, a.shape[1], F, a.dtype)
-
-
 def forward(x, w, geo):
     """conv2d without bias: x (N, C, H, W), w (F, C/G, kh, kw) -> y (N, F, OH, OW)."""
     flip = _flip_geometry(geo)
-    if flip is not None and w.shape[0] < x.shape[1] and not _winograd(geo, x, w.shape[0]):
+    if flip is not None and w.shape[0] < x.shape[1] and not cpu_winograd.applies(geo, x, w.shape[0]):
         out_shape = (x.shape[0], w.shape[0]) + _out_hw(x.shape[2:], geo)
         return _scatter(x, _flipped_transposed(w, geo.groups), flip, out_shape)
     return _gather(x, w, geo)
@@ -130,7 +124,7 @@ def forward(x, w, geo):
 def backward_data(dy, w, geo, x_shape):
     """conv2d's input gradient: dy (N, F, OH, OW), w (F, C/G, kh, kw) -> dx of shape x_shape."""
     flip = _flip_geometry(geo)
-    if flip is not None and (w.shape[0] <= x_shape[1] or _winograd(geo, dy, x_shape[1])):
+    if flip is not None and (w.shape[0] <= x_shape[1] or cpu_winograd.applies(flip, dy, x_shape[1])):
         return _gather(dy, _flipped_transposed(w, geo.groups), flip)
     return _scatter(dy, w, geo, x_shape)
 
@@ -148,7 +142,7 @@ def conv2d_grads(dy, x, w, geo):
     """conv2d's (dx, dw) together. Where both products unfold dy (stride 1, dy with no more
     channels than x), one unfold per chunk serves both."""
     flip = _flip_geometry(geo)
-    if flip is None or (w.shape[0] > x.shape[1] and not _winograd(geo, dy, x.shape[1])):
+    if flip is None or (w.shape[0] > x.shape[1] and not cpu_winograd.applies(flip, dy, x.shape[1])):
         return backward_data(dy, w, geo, x.shape), weight_grad(dy, x, w.shape, geo)
     w_flip = _flipped_transposed(w, geo.groups)
     dx, dw_flip = _unfold_and_multiply(dy, flip, w=w_flip, d=x, w_shape=w_flip.shape)
@@ -159,7 +153,7 @@ def conv_transpose2d_grads(dy, x, w, geo):
     """conv_transpose2d's (dx, dw) = (conv2d's forward of dy, conv2d's weight gradient with x
     as the output gradient): both unfold dy unless x has fewer channels (then neither does)."""
     flip = _flip_geometry(geo)
-    if flip is not None and w.shape[0] < dy.shape[1] and not _winograd(geo, dy, w.shape[0]):
+    if flip is not None and w.shape[0] < dy.shape[1] and not cpu_winograd.applies(geo, dy, w.shape[0]):
         return forward(dy, w, geo), weight_grad(x, dy, w.shape, geo)
     dx, dw = _unfold_and_multiply(dy, geo, w=w, d=x, w_shape=w.shape)
     return dx, np.ascontiguousarray(dw)
@@ -180,7 +174,7 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     y = W @ im2col(a) if w (F, C/G, kh, kw) is given, and dw = sum_n d_n @ im2col(a_n)^T, of
     shape w_shape, if d is given. Returns (y, dw), None for a product not asked for; dw is a
     view of the transposed sum where it can be (callers copy it once, in the layout they need)."""
-    if _winograd(geo, a, w.shape[0] if w is not None else w_shape[0]):
+    if cpu_winograd.applies(geo, a, w.shape[0] if w is not None else w_shape[0]):
         return cpu_winograd.unfold_and_multiply(np.ascontiguousarray(a), geo.padding, w, d, w_shape)
     G, unfold = geo.groups, _Unfolder(a, geo)
     y = dw_t = None

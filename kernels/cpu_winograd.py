@@ -16,7 +16,7 @@ tile is a matrix product over channels, so a whole layer is
     y     = A^T M A, tile by tile                         (N, F, OH, OW)   output transform
 
 36 products' worth per 16 output pixels instead of 9 * 16 = 144. The transforms are passes
-over memory with a few additions per value; between layers of 16 and 32 or more channels they
+over memory with a few additions per value; where each product is big enough (``applies``) they
 cost less than the products save (benchmarks/RESULTS.md). The price is rounding: the transforms
 scale values by up to 8 and cancel them again. In float32 the error is about ten times
 im2col's: 1e-6 to 3e-6 of the output's root mean square (im2col: 2e-7 to 3e-7), measured on
@@ -56,19 +56,34 @@ AT = np.array([[1, 1, 1, 1, 1, 0],
 # The weight transform as one matrix: U[6u+v] = sum_ij G[u,i] G[v,j] g[i,j], i.e. kron(G, G) @ g.ravel().
 GG = np.kron(G, G)  # (36, 9)
 
-# Below 16 channels on one side, or 16 on both, im2col is as fast or faster (measured at
-# 16x16x64x64 -> 16: 15-16 ms against 17-18; 16 -> 32 channels: 29-34 ms against 26-28).
-MIN_CHANNELS, MIN_WIDER = 16, 32
+# Where Winograd beats im2col (measured on the layers of both U-Nets in benchmarks/unet.py):
+# its 36 products must each be big enough for OpenBLAS to run them near full speed -- at least
+# MIN_MULTIPLY_ADDS = input channels x output channels x tiles -- and neither side narrower than
+# 16 channels. Products of 1M multiply-adds or fewer ran 10-40% slower than im2col (16 -> 16
+# channels at 64x64, 32 -> 32 at 32x32, 64 -> 64 at 16x16, batch 16); 2M broke even; 4M and more
+# ran 15-40% faster (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36 ms against 51-55).
+MIN_CHANNELS, MIN_MULTIPLY_ADDS = 16, 1 << 22
 # Input-transform values per chunk of images: a few images at a time, for products wide enough
 # to run near OpenBLAS's full rate (2 MB chunks were slower, whole batches no faster).
 CHUNK_BYTES = 32 << 20
 
 
-def applies(geo, in_channels, out_channels, dtype):
-    """Whether a product of cpu_conv with geometry ``geo`` (functional/conv.py's Geometry) runs here."""
-    return (geo.kernel_size == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1)
-            and geo.groups == 1 and min(in_channels, out_channels) >= MIN_CHANNELS
-            and max(in_channels, out_channels) >= MIN_WIDER and dtype in (np.float32, np.float64))
+def tiles(hw, padding):
+    """(OH, OW) and the (rows, columns) of 4x4 output tiles of a 3x3 stride-1 convolution."""
+    (H, W), (ph, pw) = hw, padding
+    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
+    return (OH, OW), (-(-OH // 4), -(-OW // 4))
+
+
+def applies(geo, a, out_channels):
+    """Whether the products of cpu_conv that read a (N, C, H, W) and make out_channels channels
+    with geometry ``geo`` (functional/conv.py's Geometry) run here."""
+    if (geo.kernel_size, geo.stride, geo.dilation, geo.groups) != ((3, 3), (1, 1), (1, 1), 1):
+        return False
+    N, C = a.shape[:2]
+    _, (th, tw) = tiles(a.shape[2:], geo.padding)
+    return (min(C, out_channels) >= MIN_CHANNELS and C * out_channels * N * th * tw >= MIN_MULTIPLY_ADDS
+            and a.dtype in (np.float32, np.float64))
 
 
 # -- the three 1-D transforms, written out -------------------------------------------------
@@ -240,10 +255,9 @@ def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
     padding (ph, pw): y = conv2d(a, w) if w (F, C, 3, 3) is given, and the weight gradient
     dw = sum over images of d_n correlated with a_n, of shape w_shape = (F, C, 3, 3), if d
     (N, F, OH, OW) is given. Returns (y, dw), None for a product not asked for."""
-    N, C, H, W = a.shape
+    N, C = a.shape[:2]
     (ph, pw), dtype = padding, a.dtype
-    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
-    th, tw = -(-OH // 4), -(-OW // 4)
+    (OH, OW), (th, tw) = tiles(a.shape[2:], padding)
     per_image = th * tw
     gg = GG.astype(dtype)
     y = dw = dU = None

@@ -103,7 +103,7 @@ def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
     unfold_and_multiply = wino.unfold_and_multiply
     with pytest.MonkeyPatch.context() as m:
         m.setattr(wino, "MIN_CHANNELS", 1)
-        m.setattr(wino, "MIN_WIDER", 1)
+        m.setattr(wino, "MIN_MULTIPLY_ADDS", 0)
         m.setattr(wino, "unfold_and_multiply", counted)
         results = [cpu_conv.forward(x, w, geo), cpu_conv.backward_data(dy, w, geo, x.shape),
                    cpu_conv.weight_grad(dy, x, w.shape, geo), *cpu_conv.conv2d_grads(dy, x, w, geo),
@@ -117,21 +117,25 @@ def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
 
 
 def test_where_it_applies():
+    """Big enough products (channels in x channels out x 4x4 tiles) between layers of 16 or more
+    channels, 3x3, stride 1, no dilation or groups, float32 or float64."""
     geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
-    assert wino.applies(geo, 16, 32, np.float32) and wino.applies(geo, 64, 16, np.float64)
-    assert not wino.applies(geo, 16, 16, np.float32)      # im2col is as fast there
-    assert not wino.applies(geo, 8, 256, np.float32)
-    assert not wino.applies(geo, 64, 64, np.float16)
+    x = np.zeros((16, 64, 64, 64), np.float32)               # 64 x 64 x 16*256 = 2^24 per product
+    assert wino.applies(geo, x, 64) and wino.applies(geo, x.astype(np.float64), 16)
+    assert not wino.applies(geo, x[:, :64, :32, :32], 32)    # 64 x 32 x 16*64 = 2^21: too small
+    assert not wino.applies(geo, x[:, :8], 256)               # too narrow
+    assert not wino.applies(geo, x.astype(np.float16), 64)
     for other in (dict(kernel_size=(5, 5)), dict(kernel_size=(3, 1)), dict(stride=(2, 2)),
                   dict(dilation=(2, 2)), dict(groups=2)):
-        assert not wino.applies(geo._replace(**other), 64, 64, np.float32)
+        assert not wino.applies(geo._replace(**other), x, 64)
+    np.testing.assert_equal(wino.tiles((64, 61), (1, 0)), ((64, 59), (16, 15)))
 
 
 def _everywhere(fn):
     """Run fn with Winograd on for every channel count."""
     with pytest.MonkeyPatch.context() as m:
         m.setattr(wino, "MIN_CHANNELS", 1)
-        m.setattr(wino, "MIN_WIDER", 1)
+        m.setattr(wino, "MIN_MULTIPLY_ADDS", 0)
         return fn()
 
 
