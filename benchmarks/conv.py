@@ -111,14 +111,14 @@ def append_block(rows, machine_gflops, threads, loads):
              f"{cpu_model()}, {os.cpu_count()} cores, {threads} threads; {versions}; "
              f"float32 matmul {machine_gflops:.0f} GFLOP/s; load average (1/5/15 min) {loads[0]} "
              f"before, {loads[1]} after. Forward+backward, float32, median ms.",
-             "", HEADER, *map(format_row, rows), ""]
+             "", HEADER, *map(format_row, rows)]
     if not RESULTS.exists():
         RESULTS.write_text("# Benchmark results\n\nBlocks appended by the scripts in this folder "
                            "(`python benchmarks/<script>.py --append`), newest last. ratio = "
                            "tinypix time / PyTorch time, measured in one process on the same "
                            "threads: 1.0 is parity, lower is better.\n\n")
-    with RESULTS.open("a") as f:
-        f.write("\n".join(block) + "\n")
+    with RESULTS.open("a") as f:  # a blank line first, whatever block came before
+        f.write("\n" + "\n".join(block) + "\n")
 
 
 def main():
