@@ -14,7 +14,8 @@ Implementations:
 
 This module is the one place that picks an implementation, per call, from the array and the
 environment variable ``TINYPIX_KERNELS``: unset, '' or 'numba' means the fast path for the
-array's device, 'reference' forces the readable one (for debugging). ``cpu.py`` (and Numba with
+array's device, 'reference' forces the readable one (for debugging). float16 NumPy arrays always
+take the readable path. ``cpu.py`` (and Numba with
 it) and ``cuda.py`` are imported on first use, so importing this package stays cheap.
 """
 import os
@@ -43,6 +44,8 @@ def _implementation(x):
     if reference._xp(x) is not np:
         from . import cuda
         return cuda
+    if x.dtype == np.float16:  # Numba has no float16 arithmetic on the CPU
+        return reference
     from . import cpu
     return cpu
 

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import tinypix
+import tinypix.functional as F
 from tinypix import kernels
 from tinypix.kernels import cpu
 from tinypix.kernels import reference as ref
@@ -251,6 +253,22 @@ def test_dispatcher_follows_environment(monkeypatch):
     monkeypatch.setenv("TINYPIX_KERNELS", "cuda")
     with pytest.raises(ValueError, match="TINYPIX_KERNELS.*'numba', 'reference'"):
         kernels.im2col(x, (1, 1), (1, 1), (0, 0), (1, 1))
+
+
+def test_float16_takes_the_readable_path(monkeypatch):
+    """Numba cannot compute in float16, so float16 arrays take the readable kernels, and the ops
+    built on them work (in PyTorch too, float16 convolution runs on the CPU)."""
+    monkeypatch.delenv("TINYPIX_KERNELS", raising=False)
+    assert kernels.backend_name(np.zeros((1, 1, 3, 3), np.float16)) == "reference"
+    assert kernels.chunked_conv(np.zeros((1, 1, 3, 3), np.float16)) is None
+    rng = np.random.default_rng(0)
+    x64, w64 = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    x, w = (tinypix.tensor(a.astype(np.float16), requires_grad=True) for a in (x64, w64))
+    y = F.max_pool2d(F.conv2d(x, w, padding=1), 2)
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == w.grad.dtype == np.float16
+    expected = F.max_pool2d(F.conv2d(tinypix.tensor(x64), tinypix.tensor(w64), padding=1), 2)
+    np.testing.assert_allclose(y.detach().numpy(), expected.numpy(), rtol=2e-2, atol=2e-2)
 
 
 def test_import_is_lazy():
