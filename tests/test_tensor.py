@@ -56,6 +56,19 @@ def test_numpy_interop_shares_memory():
         tp.ones(2, requires_grad=True).numpy()
 
 
+def test_foreign_byte_order_is_copied_to_native_or_refused():
+    """Big-endian data (e.g. read from a file) becomes a native tensor that backward accepts;
+    from_numpy, which cannot copy, says why and what to do."""
+    big = np.arange(4, dtype=">f4")
+    t = tp.tensor(big, requires_grad=True)
+    assert t.dtype == np.float32 and t.dtype.isnative and t.tolist() == [0, 1, 2, 3]
+    (t * t).sum().backward()
+    assert t.grad.tolist() == [0, 2, 4, 6]
+    assert tp.tensor(big, dtype=">f8").dtype == np.float64
+    with pytest.raises(ValueError, match="from_numpy: .*byte order.*tinypix.tensor"):
+        tp.from_numpy(big)
+
+
 def test_item_tolist_and_properties():
     x = tp.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert x.shape == (2, 2) and x.ndim == 2 and x.device == "cpu" and x.requires_grad

@@ -52,7 +52,7 @@ def as_array(data, dtype=None, device=None):
     if isinstance(data, np.generic):
         data = np.asarray(data)
     dtype = _as_dtype(dtype) if dtype is not None else _infer_dtype(data)
-    arr = np.array(data, dtype=dtype)
+    arr = np.array(data, dtype=dtype.newbyteorder("="))  # e.g. big-endian file data: native order
     return to_device(arr, normalize_device(device)) if device is not None else arr
 
 
@@ -69,6 +69,10 @@ def from_numpy(array):
     from .tensor import Tensor
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if not array.dtype.isnative:
+        raise ValueError(f"from_numpy: the array's dtype {array.dtype.str} is not in this machine's "
+                         f"byte order, so its memory cannot be shared; use tinypix.tensor(array), "
+                         f"which copies it into native order")
     return Tensor._wrap(array)
 
 
