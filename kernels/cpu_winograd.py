@@ -20,7 +20,9 @@ over memory with a few additions per value; where each product is big enough (``
 cost less than the products save (benchmarks/RESULTS.md). The price is rounding: the transforms
 scale values by up to 8 and cancel them again. In float32 the error is about ten times
 im2col's: 1e-6 to 3e-6 of the output's root mean square (im2col: 2e-7 to 3e-7), measured on
-layers of 16 to 256 channels.
+layers of 16 to 256 channels. For the same reason a NaN or an infinity in the input turns the
+whole 4x4 output tiles it reaches into NaN (im2col: the 9 outputs whose windows hold it, an
+infinity staying infinite), and float32 inputs above about 1e36 can overflow in the transforms.
 
 Backward needs no new kernels. As in cpu_conv at stride 1, the input gradient is a forward
 convolution of dy with the flipped, transposed filter (padding 2 - p); and the weight gradient

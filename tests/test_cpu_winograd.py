@@ -176,3 +176,18 @@ def test_matches_torch_through_winograd(op, layer, seed):
     np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-9, atol=1e-9)
     for t, tt in zip((x, w, b), ts):
         np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_a_nan_or_infinity_spreads_to_whole_tiles():
+    """As documented: the transforms mix each 6x6 input tile, so one NaN or infinity makes NaN of
+    every 4x4 output tile whose input tile holds it -- more outputs than im2col's 9, never fewer."""
+    geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
+    w = np.ones((1, 1, 3, 3))
+    for bad in (np.nan, np.inf):
+        x = np.ones((1, 1, 8, 8))
+        x[0, 0, 2, 2] = bad
+        y = wino.unfold_and_multiply(x, geo.padding, w=w)[0]
+        im2col = _readable(conv._conv_forward_data, x, w, geo)
+        assert np.isnan(y[0, 0, :4, :4]).all() and np.isfinite(y[0, 0, 4:, 4:]).all()
+        assert (~np.isfinite(im2col)).sum() == 9
+        assert not np.isfinite(y[~np.isfinite(im2col)]).any()
