@@ -175,7 +175,7 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     shape w_shape, if d is given. Returns (y, dw), None for a product not asked for; dw is a
     view of the transposed sum where it can be (callers copy it once, in the layout they need)."""
     if cpu_winograd.applies(geo, a, w.shape[0] if w is not None else w_shape[0]):
-        return cpu_winograd.unfold_and_multiply(np.ascontiguousarray(a), geo.padding, w, d, w_shape)
+        return cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape)
     G, unfold = geo.groups, _Unfolder(a, geo)
     y = dw_t = None
     if w is not None:

@@ -269,21 +269,21 @@ def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
         y = np.empty((N, F, OH, OW), dtype)
     if d is not None:
         F = w_shape[0]
-        d = np.ascontiguousarray(d)
         dU = np.zeros((36, F, C), dtype)
-    size = max(1, min(N, CHUNK_BYTES // (36 * C * per_image * np.dtype(dtype).itemsize)))
+    # Each chunk makes V (36*C values per tile) and M or dM (36*F): the wider one sets its size.
+    size = max(1, min(N, CHUNK_BYTES // (36 * max(C, F) * per_image * np.dtype(dtype).itemsize)))
     buffer = np.empty(36 * C * size * per_image, dtype)  # reused; each chunk takes a prefix
     for start in range(0, N, size):
         n = min(size, N - start)
         V = buffer[:36 * C * n * per_image].reshape(36 * C, n * per_image)
-        _input_transform(a[start:start + n], V, ph, pw, th, tw)
+        _input_transform(np.ascontiguousarray(a[start:start + n]), V, ph, pw, th, tw)
         V3 = V.reshape(36, C, -1)
         if w is not None:
             M = U @ V3                                       # (36, F, n*tiles)
             _output_transform(M.reshape(36 * F, -1), y[start:start + n], th, tw)
         if d is not None:
             dM = np.empty((36 * F, n * per_image), dtype)
-            _output_adjoint(d[start:start + n], dM, th, tw)
+            _output_adjoint(np.ascontiguousarray(d[start:start + n]), dM, th, tw)
             dU += dM.reshape(36, F, -1) @ V3.swapaxes(1, 2)  # (36, F, C)
     if d is not None:
         dw = (dU.reshape(36, -1).T @ gg).reshape(w_shape)    # G^T dU G for every (f, c)

@@ -75,14 +75,17 @@ def test_one_tile_is_a_valid_correlation(seed):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(layer=layers(), seed=seeds, chunk=st.sampled_from([1, 3000, wino.CHUNK_BYTES]))
-def test_layer_matches_im2col(dtype, layer, seed, chunk):
+@given(layer=layers(), seed=seeds, chunk=st.sampled_from([1, 3000, wino.CHUNK_BYTES]),
+       order=st.sampled_from("CF"))
+def test_layer_matches_im2col(dtype, layer, seed, chunk, order):
     """y and dw from one call (sharing the input transform) equal the readable path's, for any
-    padding, odd sizes, an empty batch, and chunks of one image up to the whole batch."""
+    padding, odd sizes, an empty batch, chunks of one image up to the whole batch, and inputs
+    in either memory order."""
     x, w, dy, geo = _arrays(layer, seed, dtype)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(wino, "CHUNK_BYTES", chunk)
-        y, dw = wino.unfold_and_multiply(x, geo.padding, w=w, d=dy, w_shape=w.shape)
+        y, dw = wino.unfold_and_multiply(np.asarray(x, order=order), geo.padding, w=w,
+                                         d=np.asarray(dy, order=order), w_shape=w.shape)
     _close(y, _readable(conv._conv_forward_data, x, w, geo))
     _close(dw, _readable(conv._conv_weight_grad, dy, x, w.shape, geo))
 
