@@ -271,7 +271,9 @@ def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
         F = w_shape[0]
         dU = np.zeros((36, F, C), dtype)
     # Each chunk makes V (36*C values per tile) and M or dM (36*F): the wider one sets its size.
-    size = max(1, min(N, CHUNK_BYTES // (36 * max(C, F) * per_image * np.dtype(dtype).itemsize)))
+    # Chunks of equal size, so that no short last chunk runs 36 narrow products.
+    fit = max(1, CHUNK_BYTES // (36 * max(C, F) * per_image * np.dtype(dtype).itemsize))
+    size = -(-N // -(-N // fit)) if N else 1
     buffer = np.empty(36 * C * size * per_image, dtype)  # reused; each chunk takes a prefix
     for start in range(0, N, size):
         n = min(size, N - start)
