@@ -6,9 +6,9 @@
 Implementations:
   reference  plain NumPy (``reference.py``), the specification; also runs on CuPy arrays.
   numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays; convolution there
-             runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``), 3x3
-             stride-1 layers of 16 and 32 or more channels by Winograd's algorithm
-             (``cpu_winograd.py``), and training batch norm in fused loops (``cpu_norm.py``,
+             runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``), big 3x3
+             stride-1 layers by Winograd's algorithm (``cpu_winograd.py``, see ``applies``),
+             and training batch norm in fused loops (``cpu_norm.py``,
              see ``fused_batch_norm``).
   cuda       CUDA C kernels (``*.cu``, compiled by CuPy in ``cuda.py``), the default for CuPy arrays.
 
