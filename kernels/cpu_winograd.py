@@ -58,13 +58,14 @@ AT = np.array([[1, 1, 1, 1, 1, 0],
 # The weight transform as one matrix: U[6u+v] = sum_ij G[u,i] G[v,j] g[i,j], i.e. kron(G, G) @ g.ravel().
 GG = np.kron(G, G)  # (36, 9)
 
-# Where Winograd beats im2col (measured on the layers of both U-Nets in benchmarks/unet.py):
-# its 36 products must each be big enough for OpenBLAS to run them near full speed -- at least
-# MIN_MULTIPLY_ADDS = input channels x output channels x tiles -- and neither side narrower than
-# 16 channels. Products of 1M multiply-adds or fewer ran 10-40% slower than im2col (16 -> 16
-# channels at 64x64, 32 -> 32 at 32x32, 64 -> 64 at 16x16, batch 16); 2M broke even; 4M and more
-# ran 15-40% faster (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36 ms against 51-55).
-MIN_CHANNELS, MIN_MULTIPLY_ADDS = 16, 1 << 22
+# Where Winograd beats im2col (measured on the layers of both U-Nets in benchmarks/unet.py,
+# RESULTS.md): with 16 or more channels on each side and 32 or more on one, its 36 products must
+# be big enough for OpenBLAS -- either 256 or more tiles in the batch, or at least
+# MIN_MULTIPLY_ADDS = input channels x output channels x tiles each. Below that (64 -> 128 or
+# 128 -> 128 channels on 8x8 images, batch 16: 64 tiles) it tied or lost, as it did for 16 -> 16
+# channels; above it, it ran up to 40% faster (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36
+# ms against 51-55; 64 -> 32 at 32x32, batch 16: 15-16 ms against 18-21).
+MIN_CHANNELS, MIN_WIDER, MIN_TILES, MIN_MULTIPLY_ADDS = 16, 32, 256, 1 << 22
 # Input-transform values per chunk of images: a few images at a time, for products wide enough
 # to run near OpenBLAS's full rate (2 MB chunks were slower, whole batches no faster).
 CHUNK_BYTES = 32 << 20
@@ -84,7 +85,9 @@ def applies(geo, a, out_channels):
         return False
     N, C = a.shape[:2]
     _, (th, tw) = tiles(a.shape[2:], geo.padding)
-    return (min(C, out_channels) >= MIN_CHANNELS and C * out_channels * N * th * tw >= MIN_MULTIPLY_ADDS
+    batch_tiles = N * th * tw
+    return (min(C, out_channels) >= MIN_CHANNELS and max(C, out_channels) >= MIN_WIDER
+            and (batch_tiles >= MIN_TILES or C * out_channels * batch_tiles >= MIN_MULTIPLY_ADDS)
             and a.dtype in (np.float32, np.float64))
 
 

@@ -106,6 +106,7 @@ def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
     unfold_and_multiply = wino.unfold_and_multiply
     with pytest.MonkeyPatch.context() as m:
         m.setattr(wino, "MIN_CHANNELS", 1)
+        m.setattr(wino, "MIN_WIDER", 1)
         m.setattr(wino, "MIN_MULTIPLY_ADDS", 0)
         m.setattr(wino, "unfold_and_multiply", counted)
         results = [cpu_conv.forward(x, w, geo), cpu_conv.backward_data(dy, w, geo, x.shape),
@@ -120,13 +121,16 @@ def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
 
 
 def test_where_it_applies():
-    """Big enough products (channels in x channels out x 4x4 tiles) between layers of 16 or more
-    channels, 3x3, stride 1, no dilation or groups, float32 or float64."""
+    """16 or more channels on each side and 32 on one; 256 tiles in the batch or 4M multiply-adds
+    per product; 3x3, stride 1, no dilation or groups; float32 or float64."""
     geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
-    x = np.zeros((16, 64, 64, 64), np.float32)               # 64 x 64 x 16*256 = 2^24 per product
+    x = np.zeros((16, 64, 64, 64), np.float32)               # 16 x 256 tiles
     assert wino.applies(geo, x, 64) and wino.applies(geo, x.astype(np.float64), 16)
-    assert not wino.applies(geo, x[:, :64, :32, :32], 32)    # 64 x 32 x 16*64 = 2^21: too small
-    assert not wino.applies(geo, x[:, :8], 256)               # too narrow
+    assert wino.applies(geo, x[:, :32, :16, :16], 64)        # 256 tiles
+    assert not wino.applies(geo, x[:4, :, :16, :16], 64)     # 64 tiles, 64 x 64 x 64 = 256K
+    assert wino.applies(geo, np.zeros((4, 256, 16, 16), np.float32), 256)  # 64 x 256 x 256 = 4M
+    assert not wino.applies(geo, x[:, :16], 16)              # too narrow on both sides
+    assert not wino.applies(geo, x[:, :8], 256)              # too narrow on one
     assert not wino.applies(geo, x.astype(np.float16), 64)
     for other in (dict(kernel_size=(5, 5)), dict(kernel_size=(3, 1)), dict(stride=(2, 2)),
                   dict(dilation=(2, 2)), dict(groups=2)):
@@ -138,6 +142,7 @@ def _everywhere(fn):
     """Run fn with Winograd on for every channel count."""
     with pytest.MonkeyPatch.context() as m:
         m.setattr(wino, "MIN_CHANNELS", 1)
+        m.setattr(wino, "MIN_WIDER", 1)
         m.setattr(wino, "MIN_MULTIPLY_ADDS", 0)
         return fn()
 
