@@ -8,15 +8,14 @@ Implementations:
   numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays; convolution there
              runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``), big 3x3
              stride-1 layers by Winograd's algorithm (``cpu_winograd.py``, see ``applies``),
-             and training batch norm in fused loops (``cpu_norm.py``,
-             see ``fused_batch_norm``).
+             and training batch norm in fused loops (``cpu_norm.py``, see ``fused_batch_norm``).
   cuda       CUDA C kernels (``*.cu``, compiled by CuPy in ``cuda.py``), the default for CuPy arrays.
 
 This module is the one place that picks an implementation, per call, from the array and the
 environment variable ``TINYPIX_KERNELS``: unset, '' or 'numba' means the fast path for the
 array's device, 'reference' forces the readable one (for debugging). float16 NumPy arrays always
-take the readable path. ``cpu.py`` (and Numba with
-it) and ``cuda.py`` are imported on first use, so importing this package stays cheap.
+take the readable path. ``cpu.py`` (and Numba with it) and ``cuda.py`` are imported on first
+use, so importing this package stays cheap.
 """
 import os
 
