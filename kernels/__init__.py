@@ -8,6 +8,7 @@ Implementations:
   numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays; convolution there
              runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``), big 3x3
              stride-1 layers by Winograd's algorithm (``cpu_winograd.py``, see ``applies``),
+             each core on its own share of the images (``cpu_team.py``),
              and training batch norm in fused loops (``cpu_norm.py``, see ``fused_batch_norm``).
   cuda       CUDA C kernels (``*.cu``, compiled by CuPy in ``cuda.py``), the default for CuPy arrays.
 

@@ -45,7 +45,7 @@ def _inside(n_out, n_in, stride, offset):
     return lo, hi
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _im2col(x, cols, sh, sw, ph, pw, dh, dw):
     """x: (N, C, H, W) -> cols: (N, C, kh, kw, OH, OW), filled in place."""
     N, C, H, W = x.shape
@@ -69,7 +69,7 @@ def _im2col(x, cols, sh, sw, ph, pw, dh, dw):
                         row[ow] = src[w0 + (ow - lo) * sw]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _col2im(cols, x, sh, sw, ph, pw, dh, dw):
     """cols: (N, C, kh, kw, OH, OW) added into x: (N, C, H, W), which must start at zero."""
     N, C, H, W = x.shape
@@ -89,7 +89,7 @@ def _col2im(cols, x, sh, sw, ph, pw, dh, dw):
                             dst[w0 + (ow - lo) * sw] += row[ow]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _max_pool2d(x, y, indices, first_h, first_w, kh, kw, sh, sw, ph, pw, dh, dw):
     """x: (N, C, H, W) -> y, indices: (N, C, OH, OW), filled in place.
 
@@ -116,7 +116,7 @@ def _max_pool2d(x, y, indices, first_h, first_w, kh, kw, sh, sw, ph, pw, dh, dw)
                 indices[n, c, oh, ow] = arg
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _scatter_planes(src, indices, out, accumulate):
     """out[p, indices[p, m]] (+)= src[p, m] for src, indices: (P, M), out: (P, K).
 
@@ -132,7 +132,7 @@ def _scatter_planes(src, indices, out, accumulate):
                 out[p, indices[p, m]] = src[p, m]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _gather_planes(src, indices, out):
     """out[p, m] = src[p, indices[p, m]] for src: (P, K), indices, out: (P, M)."""
     P, M = out.shape
@@ -141,7 +141,7 @@ def _gather_planes(src, indices, out):
             out[p, m] = src[p, indices[p, m]]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _bilinear(x, y, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
     """x: (N, C, H, W) -> y: (N, C, OH, OW). Output row oh blends input rows h0[oh], h1[oh]
     with weights lh0[oh], lh1[oh]; columns likewise with w0, w1, lw0, lw1."""
@@ -156,7 +156,7 @@ def _bilinear(x, y, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
                 y[n, c, oh, ow] = lh0[oh] * top + lh1[oh] * bottom
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def _bilinear_backward(dy, dx, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
     """dy: (N, C, OH, OW) added into dx: (N, C, H, W), which must start at zero; the transpose
     of _bilinear, each output sending its gradient back to its four sources."""

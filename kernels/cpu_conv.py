@@ -5,7 +5,7 @@ multiplies. For a 16x64x64x64 batch and a 3x3 kernel those columns take 151 MB: 
 out and reading them back costs as much time as the arithmetic. Here the same matrix products
 run on a chunk of images whose columns fit in the processor's cache (about ``CHUNK_BYTES``),
 unfolded into one buffer that every chunk reuses, with each product writing straight into its
-slice of the result. Four more savings:
+slice of the result. More savings:
 
   - nothing of the columns' size is kept for backward: the weight gradient unfolds x again,
     which costs less than storing the columns and reading them back;
@@ -17,7 +17,9 @@ slice of the result. Four more savings:
     chunk is copied into a zero-bordered buffer first;
   - big 3x3 stride-1 products (``cpu_winograd.applies``) take Winograd's route instead
     (``cpu_winograd.py``): an input transform in place of the unfold, and 4x fewer
-    multiplications. The routes below then prefer the flipped side, which needs no scatter-add.
+    multiplications. The routes below then prefer the flipped side, which needs no scatter-add;
+  - every core works at once, on its own images (``cpu_team.py``), rather than every core on
+    a sliver of each narrow product.
 
 Arrays in, arrays out, NumPy only; ``geo`` is functional/conv.py's Geometry (kernel_size,
 stride, padding, dilation, groups as ints and (h, w) pairs). Tests hold these functions equal
@@ -26,7 +28,7 @@ to the readable path on drawn geometries.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import cpu, cpu_winograd
+from . import cpu, cpu_team, cpu_winograd
 from .reference import conv_output_size
 
 CHUNK_BYTES = 4 << 20  # columns per chunk: well inside the L2+L3 cache of a laptop or server core
@@ -172,16 +174,35 @@ def _weight_grad_gather(dy, x, w_shape, geo):
 def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     """One unfold of a per chunk, for one or both products that read it:
     y = W @ im2col(a) if w (F, C/G, kh, kw) is given, and dw = sum_n d_n @ im2col(a_n)^T, of
-    shape w_shape, if d is given. Returns (y, dw), None for a product not asked for; dw is a
-    view of the transposed sum where it can be (callers copy it once, in the layout they need)."""
-    if cpu_winograd.applies(geo, a, w.shape[0] if w is not None else w_shape[0]):
-        return cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape)
+    shape w_shape, if d is given. Returns (y, dw), None for a product not asked for; dw may be
+    a view of a transposed sum (callers copy it once, in the layout they need).
+
+    Each of the team's threads (cpu_team.py) takes a share of the images, writes its part of y
+    in place and returns its part of dw; the parts of dw are summed here."""
+    F = w.shape[0] if w is not None else w_shape[0]
+    y = None if w is None else np.empty((a.shape[0], F) + _out_hw(a.shape[2:], geo), a.dtype)
+    if cpu_winograd.applies(geo, a, F):  # decided for the whole batch, the same for every share
+        def multiply(a, d, y):
+            return cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape, y)[1]
+    else:
+        def multiply(a, d, y):
+            return _im2col_and_multiply(a, geo, w, d, w_shape, y)
+
+    def share(start, stop):
+        return multiply(a[start:stop], None if d is None else d[start:stop],
+                        None if y is None else y[start:stop])
+    parts = cpu_team.run(share, a.shape[0])
+    return y, None if d is None else sum(parts[1:], parts[0])
+
+
+def _im2col_and_multiply(a, geo, w, d, w_shape, y):
+    """_unfold_and_multiply's work for images a by im2col, writing y (or None) in place;
+    returns dw (or None)."""
     G, unfold = geo.groups, _Unfolder(a, geo)
-    y = dw_t = None
+    dw_t = None
     if w is not None:
         F = w.shape[0]
         w_mat = w.reshape(G, F // G, -1)                        # (G, F/G, C/G*kh*kw)
-        y = np.empty((a.shape[0], F) + unfold.out_hw, a.dtype)
     for start, stop, cols in unfold.chunks():
         if w is not None and stop - start == 1:  # the product lands in place
             np.matmul(w_mat, cols, out=y[start].reshape(G, F // G, -1))
@@ -193,25 +214,32 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
                 dw_t = part
             else:
                 dw_t += part
-    if d is not None and dw_t is None:  # an empty batch
+    if d is None:
+        return None
+    if dw_t is None:  # an empty batch
         dw_t = np.zeros((G, int(np.prod(w_shape[1:])), w_shape[0] // G), a.dtype)
-    dw = None if d is None else dw_t.swapaxes(1, 2).reshape(w_shape)
-    return y, dw
+    return dw_t.swapaxes(1, 2).reshape(w_shape)
 
 
 def _scatter(dy, w, geo, x_shape):
-    """dx = col2im(W^T @ dy) per group, a chunk of images at a time (any stride)."""
+    """dx = col2im(W^T @ dy) per group, a chunk of images at a time (any stride); the team's
+    threads (cpu_team.py) take a share of the images each."""
+    dx = np.zeros(x_shape, dy.dtype)
+    cpu_team.run(lambda start, stop: _scatter_into(dy[start:stop], w, geo, dx[start:stop]), dy.shape[0])
+    return dx
+
+
+def _scatter_into(dy, w, geo, dx):
+    """_scatter's work for images dy, added into their dx (zeros)."""
     N, F = dy.shape[:2]
     G, oh_ow = geo.groups, dy.shape[2:]
     w_t = w.reshape(G, F // G, -1).swapaxes(1, 2)           # (G, C/G*kh*kw, F/G), a view
     rows, L = w_t.shape[0] * w_t.shape[1], oh_ow[0] * oh_ow[1]
     size = _images_per_chunk(N, rows, L, dy.dtype)
     cols = np.empty((size, rows, L), dy.dtype)
-    dx = np.zeros(x_shape, dy.dtype)
     dy_mat = np.ascontiguousarray(dy).reshape(N, G, F // G, L)
     for start in range(0, N, size):
         stop = min(start + size, N)
         chunk = cols[:stop - start]
         np.matmul(w_t, dy_mat[start:stop], out=chunk.reshape(stop - start, G, -1, L))
         cpu.col2im_into(chunk, dx[start:stop], geo.kernel_size, geo.stride, geo.padding, geo.dilation)
-    return dx

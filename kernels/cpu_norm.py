@@ -33,7 +33,7 @@ def forward(x, weight, bias, eps):
     return y.reshape(x.shape), xhat.reshape(x.shape), mean.astype(x.dtype), var.astype(x.dtype)
 
 
-@njit(parallel=True, cache=True, fastmath=_FAST)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _forward(x, weight, bias, eps, y, xhat, mean, var):
     N, C, S = x.shape
     m = N * S
@@ -69,7 +69,7 @@ def backward(dy, xhat, scale):
     return dx.reshape(dy.shape), dweight, dbias
 
 
-@njit(parallel=True, cache=True, fastmath=_FAST)
+@njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
 def _backward(dy, xhat, scale, dx, dweight, dbias):
     N, C, S = dy.shape
     m = N * S

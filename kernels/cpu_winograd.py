@@ -159,7 +159,7 @@ def _bt_along(s, out, t0):
              out[e + 5, t]) = _bt(su[q], su[q + 1], su[q + 2], su[q + 3], su[q + 4], su[q + 5])
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def _input_transform(x, V, ph, pw, th, tw):
     """x (n, C, H, W) -> V (36*C, n*th*tw): row 36-position xi, channel c is V[xi*C + c], its
     tiles in (image, tile row, tile column) order. Tile (i, j) covers padded rows 4i..4i+5."""
@@ -197,7 +197,7 @@ def _at_along(z, t0, row):
         row[q], row[q + 1], row[q + 2], row[q + 3] = _at(z[0, t], z[1, t], z[2, t], z[3, t], z[4, t], z[5, t])
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def _output_transform(M, y, th, tw):
     """M (36*F, n*th*tw), laid out as V -> y (n, F, OH, OW), tiles cut at the edges."""
     N, F, OH, OW = y.shape
@@ -236,7 +236,7 @@ def _a_down(z0, z1, z2, z3, o0, o1, o2, o3, o4, o5):
         o0[t], o1[t], o2[t], o3[t], o4[t], o5[t] = _a(z0[t], z1[t], z2[t], z3[t])
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def _output_adjoint(dy, dM, th, tw):
     """dy (n, F, OH, OW) -> dM (36*F, n*th*tw), laid out as V: A g A^T for each 4x4 tile g of dy,
     which is zero beyond the edges."""
@@ -258,11 +258,12 @@ def _output_adjoint(dy, dM, th, tw):
 
 
 # -- the layer -----------------------------------------------------------------------------
-def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
+def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None, out=None):
     """cpu_conv._unfold_and_multiply for a 3x3 stride-1 convolution of a (N, C, H, W) with zero
     padding (ph, pw): y = conv2d(a, w) if w (F, C, 3, 3) is given, and the weight gradient
     dw = sum over images of d_n correlated with a_n, of shape w_shape = (F, C, 3, 3), if d
-    (N, F, OH, OW) is given. Returns (y, dw), None for a product not asked for."""
+    (N, F, OH, OW) is given. Returns (y, dw), None for a product not asked for; y is written
+    into ``out`` (N, F, OH, OW, C-contiguous) where that is given."""
     N, C = a.shape[:2]
     (ph, pw), dtype = padding, a.dtype
     (OH, OW), (th, tw) = tiles(a.shape[2:], padding)
@@ -272,7 +273,7 @@ def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
     if w is not None:
         F = w.shape[0]
         U = (gg @ w.reshape(F * C, 9).T).reshape(36, F, C)
-        y = np.empty((N, F, OH, OW), dtype)
+        y = np.empty((N, F, OH, OW), dtype) if out is None else out
     if d is not None:
         F = w_shape[0]
         dU = np.zeros((36, F, C), dtype)

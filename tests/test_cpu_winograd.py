@@ -95,12 +95,12 @@ def test_layer_matches_im2col(dtype, layer, seed, chunk, order):
 def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
     """With Winograd on for every channel count, each entry point of cpu_conv calls it and still
     gives the readable path's result (for conv_transpose2d, dy is the input and x the output
-    gradient)."""
+    gradient). The team's threads (cpu_team.py) may each call it on a share of the images."""
     x, w, dy, geo = _arrays(layer, seed, dtype)
     calls = []
 
     def counted(*args, **kwargs):
-        calls.append(1)
+        calls.append(args[0].shape[0])  # how many images
         return unfold_and_multiply(*args, **kwargs)
 
     unfold_and_multiply = wino.unfold_and_multiply
@@ -112,7 +112,7 @@ def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
         results = [cpu_conv.forward(x, w, geo), cpu_conv.backward_data(dy, w, geo, x.shape),
                    cpu_conv.weight_grad(dy, x, w.shape, geo), *cpu_conv.conv2d_grads(dy, x, w, geo),
                    *cpu_conv.conv_transpose2d_grads(x, dy, w, geo)]
-    assert len(calls) == 5  # one call each; the two pairs share theirs
+    assert sum(calls) == 5 * x.shape[0]  # each image once per entry point; the pairs share theirs
     y = _readable(conv._conv_forward_data, x, w, geo)
     dx = _readable(conv._conv_backward_data, dy, w, geo, x.shape)
     dw = _readable(conv._conv_weight_grad, dy, x, w.shape, geo)

@@ -1,5 +1,5 @@
 """Tune NumPy's OpenBLAS for tinypix's products: workers that sleep as soon as a product ends,
-and on AMD processors with AVX-512 its Haswell kernels.
+on AMD processors with AVX-512 its Haswell kernels, and products that stay on the calling thread.
 
 ``let_workers_sleep``: after each product OpenBLAS keeps its idle workers spinning for about
 2**28 CPU cycles (a tenth of a second), ready for the next one. tinypix runs copies and Numba
@@ -25,6 +25,10 @@ for these processors, so the switch is made only before that version. It re-runs
 start-up choice with OPENBLAS_CORETYPE=Haswell, which must not overlap a product on another
 thread: it is skipped when the importing process already runs other Python threads. Setting
 OPENBLAS_CORETYPE yourself keeps your choice.
+
+``thread_local_setting``: how many threads run the products one thread calls, set for that
+thread alone (OpenBLAS 0.3.27 and later). kernels/cpu_team.py keeps each of its threads'
+products on that thread.
 """
 import contextlib
 import ctypes
@@ -79,6 +83,18 @@ def let_workers_sleep():
         lib.openblas_read_env()  # the setting lives in OpenBLAS from now on
     lib.blas_thread_shutdown_()  # the next product starts the workers with the new timeout
     return True
+
+
+def thread_local_setting():
+    """OpenBLAS's ``openblas_set_num_threads_local(n)`` as a ctypes function, or None where NumPy's
+    BLAS is not an OpenBLAS that has it. Called on a thread, it sets how many threads run the
+    products that thread calls (other threads keep theirs) and returns the previous count."""
+    lib = _loaded_openblas()
+    if lib is None or not hasattr(lib, "openblas_set_num_threads_local"):
+        return None
+    setting = lib.openblas_set_num_threads_local
+    setting.argtypes, setting.restype = [ctypes.c_int], ctypes.c_int
+    return setting
 
 
 def _amd():

@@ -1,0 +1,78 @@
+"""A team of threads, one per core, each working through its own share of a batch.
+
+Inside a U-Net the matrix products of a convolution are narrow (16 to 128 rows) and, for a
+chunk of images, short. OpenBLAS splits every product over all cores, so each core gets a
+sliver and the cores wait for one another after every product; between products, im2col's
+copies, the Winograd transforms and col2im run on one core while the others idle. The images of
+a batch are independent, so here each core gets whole images instead: one thread per core
+unfolds, multiplies and folds back its own images, and the threads meet once, at the end.
+Measured on 2 cores (benchmarks/RESULTS.md): conv2d 16x64x64x64 forward+backward went from
+90-95 to 67-72 ms, and a U-Net training step at 16x3x64x64 from 195-226 to 147-171 ms.
+
+The team's threads run their products and Numba loops single-threaded (both settings are
+per thread), so the cores are never oversubscribed. There is no team -- ``run`` calls its
+function once, on the calling thread, for the whole range -- where that cannot be arranged:
+NumPy's BLAS is not an OpenBLAS with a per-thread setting, Numba's threading layer is not
+thread-safe (``workqueue``), only one core is available, or TEAM_ENV says 1.
+"""
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+from .. import _blas
+from . import cpu  # noqa: F401 -- starts Numba's threading layer, so that it can be asked for
+
+TEAM_ENV = "TINYPIX_TEAM"  # how many threads; default: the cores this process may run on
+_team = None               # (process id, executor, its size), made on first use
+_member = threading.local()  # .on_team is True on the team's own threads
+
+
+def _wanted():
+    """TEAM_ENV's count, or the cores this process may run on."""
+    text = os.environ.get(TEAM_ENV, "")
+    if not text:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{TEAM_ENV}={text!r}: expected a whole number of threads, 1 or more "
+                         f"(1 runs every convolution on the calling thread)")
+    return int(text)
+
+
+def _join(set_blas_threads):
+    """Runs first on each of the team's threads: keep its products and Numba loops on it."""
+    set_blas_threads(1)
+    numba.set_num_threads(1)
+    _member.on_team = True
+
+
+def size():
+    """How many threads the team has; 1 means there is no team."""
+    global _team
+    if _team is None or _team[0] != os.getpid():  # (a forked child has none of the threads)
+        n = _wanted()
+        setting = _blas.thread_local_setting()
+        if setting is None or numba.threading_layer() == "workqueue":
+            n = 1
+        pool = ThreadPoolExecutor(n, "tinypix-team", _join, (setting,)) if n > 1 else None
+        _team = (os.getpid(), pool, n)
+    return _team[2]
+
+
+def shares(n):
+    """range(n) cut into at most size() contiguous (start, stop) pieces whose lengths differ by
+    at most one."""
+    parts = max(1, min(size(), n))
+    return [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+
+
+def run(fn, n):
+    """[fn(start, stop) for (start, stop) in shares(n)], the shares on the team's threads at once.
+
+    With one share, or when called from one of the team's own threads, fn runs on the calling
+    thread for all of range(n). An exception raised by fn is raised here."""
+    pieces = shares(n)
+    if len(pieces) == 1 or getattr(_member, "on_team", False):
+        return [fn(0, n)]
+    return list(_team[1].map(lambda piece: fn(*piece), pieces))

@@ -1,0 +1,85 @@
+"""kernels/cpu_team.py: a batch's images shared out over one thread per core."""
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinypix.functional import conv
+from tinypix.kernels import cpu_conv, cpu_team, cpu_winograd
+
+
+@pytest.fixture
+def team_of(monkeypatch):
+    """Make a fresh team of the given size (via TEAM_ENV); the old one comes back afterwards."""
+    def make(n):
+        monkeypatch.setattr(cpu_team, "_team", None)
+        monkeypatch.setenv(cpu_team.TEAM_ENV, str(n))
+        return cpu_team.size()
+    yield make
+    monkeypatch.undo()
+
+
+@given(st.integers(0, 40), st.integers(1, 8))
+def test_shares_cover_the_range_evenly(n, size):
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cpu_team, "size", lambda: size)
+        pieces = cpu_team.shares(n)
+    assert pieces[0][0] == 0 and pieces[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))      # contiguous, in order
+    lengths = [stop - start for start, stop in pieces]
+    assert len(pieces) == max(1, min(size, n)) and max(lengths) - min(lengths) <= 1
+
+
+def test_run_uses_the_team_threads_and_keeps_order(team_of):
+    if team_of(3) == 1:
+        pytest.skip("no team here: NumPy's BLAS has no per-thread setting, or Numba's threading "
+                    "layer is not thread-safe")
+    names = {}
+
+    def piece(start, stop):
+        names[start] = threading.current_thread().name
+        return list(range(start, stop))
+
+    assert sum(cpu_team.run(piece, 10), []) == list(range(10))
+    assert all(name.startswith("tinypix-team") for name in names.values()) and len(names) == 3
+
+
+def test_run_inside_the_team_and_errors(team_of):
+    team_of(2)
+    # called from a team thread (a nested call), run works on that thread and does not wait
+    inner = cpu_team.run(lambda a, b: cpu_team.run(lambda c, d: (c, d), b - a), 4)
+    assert inner in ([[(0, 2)], [(0, 2)]], [[(0, 4)]])
+
+    def fails(start, stop):
+        raise KeyError(f"share {start}:{stop}")
+    with pytest.raises(KeyError, match="share"):
+        cpu_team.run(fails, 4)
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
+def test_a_bad_team_size_is_refused(team_of, text):
+    with pytest.raises(ValueError, match=f"{cpu_team.TEAM_ENV}={text!r}.*1 or more"):
+        team_of(text)
+
+
+@pytest.mark.parametrize("channels", [(3, 8), (16, 16)])
+@pytest.mark.parametrize("winograd", [False, True])
+def test_conv_is_the_same_with_and_without_a_team(team_of, monkeypatch, channels, winograd):
+    """Batches of 1, 3 and 5 images leave shares of one image and uneven shares. Both routes:
+    im2col (with col2im where C < F), and Winograd, forced on."""
+    C, F = channels
+    monkeypatch.setattr(cpu_winograd, "applies", lambda *args: winograd)
+    geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
+    for N in (1, 3, 5):
+        rng = np.random.default_rng(N)
+        x, w = rng.standard_normal((N, C, 20, 20)), rng.standard_normal((F, C, 3, 3))
+        dy = rng.standard_normal((N, F, 20, 20))
+        runs = []
+        for size in (1, 2, 3):
+            team_of(size)
+            runs.append((cpu_conv.forward(x, w, geo), *cpu_conv.conv2d_grads(dy, x, w, geo)))
+        for other in runs[1:]:
+            for a, b in zip(runs[0], other):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
