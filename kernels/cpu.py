@@ -15,6 +15,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import cpu_team
 from .reference import _pool_window_starts, bilinear_source_index, conv_output_size
 
 # How many threads the parallel loops below use (on the thread that imported this module).
@@ -173,13 +174,22 @@ def _bilinear_backward(dy, dx, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
                 dx[n, c, h1[oh], w1[ow]] += lh1[oh] * lw1[ow] * g
 
 
+def _shared(kernel, split, *rest):
+    """kernel(*(a[start:stop] for a in split), *rest) for each of the team's shares of the first
+    axis (images, or (n, c) planes), at once (cpu_team.py). Slices along the first axis of a
+    C-contiguous array stay C-contiguous, so every share runs the same compiled kernel."""
+    def share(start, stop):
+        kernel(*(a[start:stop] for a in split), *rest)
+    cpu_team.run(share, split[0].shape[0])
+
+
 def im2col(x, kernel_size, stride, padding, dilation):
     """x: (N, C, H, W) -> cols: (N, C*kh*kw, OH*OW); see reference.im2col."""
     kh, kw, sh, sw, ph, pw, dh, dw = _ints(kernel_size, stride, padding, dilation)
     N, C, H, W = x.shape
     OH, OW = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     cols = np.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), cols, sh, sw, ph, pw, dh, dw)
+    _shared(_im2col, (np.ascontiguousarray(x), cols), sh, sw, ph, pw, dh, dw)
     return cols.reshape(N, C * kh * kw, OH * OW)
 
 
@@ -200,7 +210,8 @@ def col2im_into(cols, x, kernel_size, stride, padding, dilation):
     kh, kw, sh, sw, ph, pw, dh, dw = _ints(kernel_size, stride, padding, dilation)
     N, C, H, W = x.shape
     OH, OW = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
-    _col2im(np.ascontiguousarray(cols).reshape(N, C, kh, kw, OH, OW), x, sh, sw, ph, pw, dh, dw)
+    cols = np.ascontiguousarray(cols).reshape(N, C, kh, kw, OH, OW)
+    _shared(_col2im, (cols, x), sh, sw, ph, pw, dh, dw)
 
 
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -213,7 +224,8 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     first_w = _pool_window_starts(W, OW, kw, sw, pw, dw)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     indices = np.empty((N, C, OH, OW), dtype=np.int64)
-    _max_pool2d(np.ascontiguousarray(x), y, indices, first_h, first_w, kh, kw, sh, sw, ph, pw, dh, dw)
+    _shared(_max_pool2d, (np.ascontiguousarray(x), y, indices), first_h, first_w,
+            kh, kw, sh, sw, ph, pw, dh, dw)
     return y, indices
 
 
@@ -228,7 +240,7 @@ def max_pool2d_backward(dy, indices, x_shape):
     """dy, indices: (N, C, OH, OW) -> dx: (N, C, H, W); see reference.max_pool2d_backward."""
     N, C, H, W = x_shape
     dx = np.zeros((N * C, H * W), dtype=dy.dtype)
-    _scatter_planes(*_planes(dy, indices), dx, True)
+    _shared(_scatter_planes, (*_planes(dy, indices), dx), True)
     return dx.reshape(x_shape)
 
 
@@ -237,7 +249,7 @@ def max_unpool2d(x, indices, output_hw):
     N, C = x.shape[:2]
     OH, OW = output_hw
     y = np.zeros((N * C, OH * OW), dtype=x.dtype)
-    _scatter_planes(*_planes(x, indices), y, False)
+    _shared(_scatter_planes, (*_planes(x, indices), y), False)
     return y.reshape(N, C, OH, OW)
 
 
@@ -245,7 +257,7 @@ def max_unpool2d_backward(dy, indices):
     """dy: (N, C, OH, OW), indices: (N, C, H, W) -> dx: (N, C, H, W); see reference."""
     src, index = _planes(dy, indices)
     dx = np.empty(index.shape, dtype=dy.dtype)
-    _gather_planes(src, index, dx)
+    _shared(_gather_planes, (src, index, dx))
     return dx.reshape(indices.shape)
 
 
@@ -262,7 +274,7 @@ def bilinear_interpolate(x, out_hw, align_corners, scale_hw=(None, None)):
     along_h = _axis(H, OH, align_corners, scale_hw[0], x.dtype)
     along_w = _axis(W, OW, align_corners, scale_hw[1], x.dtype)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    _bilinear(np.ascontiguousarray(x), y, *along_h, *along_w)
+    _shared(_bilinear, (np.ascontiguousarray(x), y), *along_h, *along_w)
     return y
 
 
@@ -273,5 +285,5 @@ def bilinear_interpolate_backward(dy, in_hw, align_corners, scale_hw=(None, None
     along_h = _axis(H, OH, align_corners, scale_hw[0], dy.dtype)
     along_w = _axis(W, OW, align_corners, scale_hw[1], dy.dtype)
     dx = np.zeros((N, C, H, W), dtype=dy.dtype)
-    _bilinear_backward(np.ascontiguousarray(dy), dx, *along_h, *along_w)
+    _shared(_bilinear_backward, (np.ascontiguousarray(dy), dx), *along_h, *along_w)
     return dx

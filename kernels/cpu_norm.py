@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import cpu  # noqa: F401 -- sets the number of threads the parallel loops use
+from . import cpu_team
 
 # Summation may be reordered (so that the loops vectorize); NaN and inf still propagate.
 _FAST = {"reassoc", "contract"}
@@ -29,15 +30,17 @@ def forward(x, weight, bias, eps):
     mean, var = np.empty(C), np.empty(C)
     weight = np.ones(C, x.dtype) if weight is None else weight
     bias = np.zeros(C, x.dtype) if bias is None else bias
-    _forward(x3, weight, bias, float(eps), y, xhat, mean, var)
+    cpu_team.run(lambda first, last: _forward(x3, weight, bias, float(eps), y, xhat, mean, var,
+                                              first, last), C)  # the team's shares of channels
     return y.reshape(x.shape), xhat.reshape(x.shape), mean.astype(x.dtype), var.astype(x.dtype)
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
-def _forward(x, weight, bias, eps, y, xhat, mean, var):
+def _forward(x, weight, bias, eps, y, xhat, mean, var, first, last):
+    """Channels first to last - 1."""
     N, C, S = x.shape
     m = N * S
-    for c in prange(C):
+    for c in prange(first, last):
         total = 0.0
         for n in range(N):
             for s in range(S):
@@ -64,16 +67,17 @@ def backward(dy, xhat, scale):
     dy3 = np.ascontiguousarray(dy).reshape(dy.shape[0], C, -1)
     dx = np.empty_like(dy3)
     dweight, dbias = np.empty(C, dy.dtype), np.empty(C, dy.dtype)
-    _backward(dy3, np.ascontiguousarray(xhat).reshape(dy3.shape), scale.astype(dy.dtype),
-              dx, dweight, dbias)
+    xhat3, scale = np.ascontiguousarray(xhat).reshape(dy3.shape), scale.astype(dy.dtype)
+    cpu_team.run(lambda first, last: _backward(dy3, xhat3, scale, dx, dweight, dbias, first, last), C)
     return dx.reshape(dy.shape), dweight, dbias
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)
-def _backward(dy, xhat, scale, dx, dweight, dbias):
+def _backward(dy, xhat, scale, dx, dweight, dbias, first, last):
+    """Channels first to last - 1."""
     N, C, S = dy.shape
     m = N * S
-    for c in prange(C):
+    for c in prange(first, last):
         sum_dy = 0.0
         sum_dy_xhat = 0.0
         for n in range(N):

@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 
 from .. import _blas
-from . import cpu  # noqa: F401 -- starts Numba's threading layer, so that it can be asked for
 
 TEAM_ENV = "TINYPIX_TEAM"  # how many threads; default: the cores this process may run on
 _team = None               # (process id, executor, its size), made on first use
@@ -53,6 +52,7 @@ def size():
     if _team is None or _team[0] != os.getpid():  # (a forked child has none of the threads)
         n = _wanted()
         setting = _blas.thread_local_setting()
+        numba.get_num_threads()  # starts Numba's threading layer, so that it can be asked for
         if setting is None or numba.threading_layer() == "workqueue":
             n = 1
         pool = ThreadPoolExecutor(n, "tinypix-team", _join, (setting,)) if n > 1 else None

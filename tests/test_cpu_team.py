@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinypix.functional import conv
-from tinypix.kernels import cpu_conv, cpu_team, cpu_winograd
+from tinypix.kernels import cpu, cpu_conv, cpu_norm, cpu_team, cpu_winograd
 
 
 @pytest.fixture
@@ -83,3 +83,30 @@ def test_conv_is_the_same_with_and_without_a_team(team_of, monkeypatch, channels
         for other in runs[1:]:
             for a, b in zip(runs[0], other):
                 np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def _plane_kernels(x, dy_pool, dy_up):
+    """Every cpu.py / cpu_norm.py wrapper that shares out its kernel, on x (N, C, H, W)."""
+    y, indices = cpu.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    geometry = (3, 3), (2, 1), (1, 0), (1, 2)  # kernel, stride, padding, dilation
+    bn = cpu_norm.forward(x, np.linspace(0.5, 2, x.shape[1]), np.arange(x.shape[1]) / 3, 1e-5)
+    return (y, indices, cpu.max_pool2d_backward(dy_pool, indices, x.shape),
+            cpu.max_unpool2d(dy_pool, indices, x.shape[2:]), cpu.max_unpool2d_backward(x, indices),
+            cpu.bilinear_interpolate(x, (9, 13), False),
+            cpu.bilinear_interpolate_backward(dy_up, x.shape[2:], True),
+            cpu.col2im(cpu.im2col(x, *geometry), x.shape, *geometry),
+            *bn, *cpu_norm.backward(dy_up[:, :, :6, :8], bn[1], np.full(x.shape[1], 0.7)))
+
+
+def test_pooling_resizing_and_batch_norm_are_the_same_with_and_without_a_team(team_of):
+    """Shares of images or (n, c) planes, or of channels for batch norm; uneven shares too."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 6, 8))
+    dy_pool, dy_up = rng.standard_normal((5, 3, 3, 4)), rng.standard_normal((5, 3, 9, 13))
+    runs = []
+    for size in (1, 2, 3):
+        team_of(size)
+        runs.append(_plane_kernels(x, dy_pool, dy_up))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
