@@ -180,7 +180,7 @@ def _shared(kernel, split, *rest):
     C-contiguous array stay C-contiguous, so every share runs the same compiled kernel."""
     def share(start, stop):
         kernel(*(a[start:stop] for a in split), *rest)
-    cpu_team.run(share, split[0].shape[0])
+    cpu_team.run(share, split[0].shape[0], sum(a.size for a in split))
 
 
 def im2col(x, kernel_size, stride, padding, dilation):

@@ -33,6 +33,7 @@ from .reference import conv_output_size
 
 CHUNK_BYTES = 4 << 20  # columns per chunk: well inside the L2+L3 cache of a laptop or server core
 MIN_COLUMNS = 1024     # but no narrower products: 4x256x16x16 ran 8% faster 4 images at a time
+WINOGRAD_SHARE = 4     # fewer images per team thread: Winograd shares out its passes instead
 
 
 def _out_hw(hw, geo):
@@ -182,6 +183,9 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     F = w.shape[0] if w is not None else w_shape[0]
     y = None if w is None else np.empty((a.shape[0], F) + _out_hw(a.shape[2:], geo), a.dtype)
     if cpu_winograd.applies(geo, a, F):  # decided for the whole batch, the same for every share
+        if a.shape[0] < WINOGRAD_SHARE * cpu_team.size():  # share out its passes instead
+            return y, cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape, y)[1]
+
         def multiply(a, d, y):
             return cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape, y)[1]
     else:
@@ -191,7 +195,8 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     def share(start, stop):
         return multiply(a[start:stop], None if d is None else d[start:stop],
                         None if y is None else y[start:stop])
-    parts = cpu_team.run(share, a.shape[0])
+    work = a.size * int(np.prod(geo.kernel_size)) + (0 if y is None else y.size)  # cols and y
+    parts = cpu_team.run(share, a.shape[0], work)
     return y, None if d is None else sum(parts[1:], parts[0])
 
 
@@ -225,7 +230,8 @@ def _scatter(dy, w, geo, x_shape):
     """dx = col2im(W^T @ dy) per group, a chunk of images at a time (any stride); the team's
     threads (cpu_team.py) take a share of the images each."""
     dx = np.zeros(x_shape, dy.dtype)
-    cpu_team.run(lambda start, stop: _scatter_into(dy[start:stop], w, geo, dx[start:stop]), dy.shape[0])
+    cpu_team.run(lambda start, stop: _scatter_into(dy[start:stop], w, geo, dx[start:stop]),
+                 dy.shape[0], dy.size + dx.size)
     return dx
 
 

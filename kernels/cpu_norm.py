@@ -31,7 +31,7 @@ def forward(x, weight, bias, eps):
     weight = np.ones(C, x.dtype) if weight is None else weight
     bias = np.zeros(C, x.dtype) if bias is None else bias
     cpu_team.run(lambda first, last: _forward(x3, weight, bias, float(eps), y, xhat, mean, var,
-                                              first, last), C)  # the team's shares of channels
+                                              first, last), C, 2 * x3.size)  # shares of channels
     return y.reshape(x.shape), xhat.reshape(x.shape), mean.astype(x.dtype), var.astype(x.dtype)
 
 
@@ -68,7 +68,8 @@ def backward(dy, xhat, scale):
     dx = np.empty_like(dy3)
     dweight, dbias = np.empty(C, dy.dtype), np.empty(C, dy.dtype)
     xhat3, scale = np.ascontiguousarray(xhat).reshape(dy3.shape), scale.astype(dy.dtype)
-    cpu_team.run(lambda first, last: _backward(dy3, xhat3, scale, dx, dweight, dbias, first, last), C)
+    cpu_team.run(lambda first, last: _backward(dy3, xhat3, scale, dx, dweight, dbias, first, last),
+                 C, 3 * dy3.size)
     return dx.reshape(dy.shape), dweight, dbias
 
 

@@ -1,20 +1,26 @@
 """kernels/cpu_team.py: a batch's images shared out over one thread per core."""
 import threading
+import time
+
+import numba
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tinypix import _blas
 from tinypix.functional import conv
 from tinypix.kernels import cpu, cpu_conv, cpu_norm, cpu_team, cpu_winograd
 
 
 @pytest.fixture
 def team_of(monkeypatch):
-    """Make a fresh team of the given size (via TEAM_ENV); the old one comes back afterwards."""
+    """Make a fresh team of the given size (via TEAM_ENV), sharing out even the small work of
+    these tests (MIN_WORK); the old team comes back afterwards."""
     def make(n):
         monkeypatch.setattr(cpu_team, "_team", None)
+        monkeypatch.setattr(cpu_team, "MIN_WORK", 0)
         monkeypatch.setenv(cpu_team.TEAM_ENV, str(n))
         return cpu_team.size()
     yield make
@@ -32,30 +38,56 @@ def test_shares_cover_the_range_evenly(n, size):
     assert len(pieces) == max(1, min(size, n)) and max(lengths) - min(lengths) <= 1
 
 
-def test_run_uses_the_team_threads_and_keeps_order(team_of):
-    if team_of(3) == 1:
+def _need_a_team(size):
+    if size == 1:
         pytest.skip("no team here: NumPy's BLAS has no per-thread setting, or Numba's threading "
                     "layer is not thread-safe")
+
+
+def test_run_uses_the_team_threads_and_keeps_order(team_of):
+    _need_a_team(team_of(3))
     names = {}
 
     def piece(start, stop):
         names[start] = threading.current_thread().name
         return list(range(start, stop))
 
-    assert sum(cpu_team.run(piece, 10), []) == list(range(10))
-    assert all(name.startswith("tinypix-team") for name in names.values()) and len(names) == 3
+    assert sum(cpu_team.run(piece, 10, work=10), []) == list(range(10))
+    assert sorted(names.values()) == ["tinypix-team-0", "tinypix-team-1", "tinypix-team-2"]
 
 
-def test_run_inside_the_team_and_errors(team_of):
-    team_of(2)
-    # called from a team thread (a nested call), run works on that thread and does not wait
-    inner = cpu_team.run(lambda a, b: cpu_team.run(lambda c, d: (c, d), b - a), 4)
-    assert inner in ([[(0, 2)], [(0, 2)]], [[(0, 4)]])
+def test_small_work_and_nested_calls_stay_on_the_calling_thread(team_of, monkeypatch):
+    _need_a_team(team_of(2))
+    monkeypatch.setattr(cpu_team, "MIN_WORK", 100)
+    assert cpu_team.run(lambda a, b: (a, b), 4, work=99) == [(0, 4)]
+    assert cpu_team.run(lambda a, b: (a, b), 4, work=100) == [(0, 2), (2, 4)]
+    inner = cpu_team.run(lambda a, b: cpu_team.run(lambda c, d: (c, d), b - a, work=100), 4, 100)
+    assert inner == [[(0, 2)], [(0, 2)]]
+
+
+def test_team_threads_run_single_threaded_products_and_loops(team_of):
+    _need_a_team(team_of(2))
+    before = numba.get_num_threads()
+    blas = _blas.thread_local_setting()
+    inside = cpu_team.run(lambda a, b: (numba.get_num_threads(), blas(1)), 2, work=2)
+    assert inside == [(1, 1), (1, 1)] and numba.get_num_threads() == before  # the caller's own
+
+
+def test_an_error_in_any_share_is_raised_after_all_shares_end(team_of):
+    _need_a_team(team_of(3))
+    ended = []
 
     def fails(start, stop):
-        raise KeyError(f"share {start}:{stop}")
-    with pytest.raises(KeyError, match="share"):
-        cpu_team.run(fails, 4)
+        if start in (0, 4):
+            raise KeyError(f"share {start}:{stop}")
+        time.sleep(0.05)
+        ended.append(start)
+    for _ in range(2):  # and the team keeps working afterwards
+        ended.clear()
+        with pytest.raises(KeyError, match="share"):
+            cpu_team.run(fails, 6, work=6)
+        assert ended == [2]
+    assert cpu_team.run(lambda a, b: b - a, 6, work=6) == [2, 2, 2]
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two", "1.5"])
@@ -65,12 +97,14 @@ def test_a_bad_team_size_is_refused(team_of, text):
 
 
 @pytest.mark.parametrize("channels", [(3, 8), (16, 16)])
-@pytest.mark.parametrize("winograd", [False, True])
-def test_conv_is_the_same_with_and_without_a_team(team_of, monkeypatch, channels, winograd):
-    """Batches of 1, 3 and 5 images leave shares of one image and uneven shares. Both routes:
-    im2col (with col2im where C < F), and Winograd, forced on."""
+@pytest.mark.parametrize("route", ["im2col", "Winograd by images", "Winograd by passes"])
+def test_conv_is_the_same_with_and_without_a_team(team_of, monkeypatch, channels, route):
+    """Batches of 1, 3 and 5 images leave shares of one image and uneven shares. Every route:
+    im2col (with col2im where C < F), and Winograd (forced on), its images shared out or its
+    passes and products (WINOGRAD_SHARE)."""
+    monkeypatch.setattr(cpu_winograd, "applies", lambda *args: route != "im2col")
+    monkeypatch.setattr(cpu_conv, "WINOGRAD_SHARE", 0 if route == "Winograd by images" else 100)
     C, F = channels
-    monkeypatch.setattr(cpu_winograd, "applies", lambda *args: winograd)
     geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
     for N in (1, 3, 5):
         rng = np.random.default_rng(N)
