@@ -9,7 +9,8 @@ Implementations:
              runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``), big 3x3
              stride-1 layers by Winograd's algorithm (``cpu_winograd.py``, see ``applies``),
              each core on its own share of the images (``cpu_team.py``),
-             and training batch norm in fused loops (``cpu_norm.py``, see ``fused_batch_norm``).
+             training batch norm in fused loops (``cpu_norm.py``, see ``fused_batch_norm``)
+             and (leaky) ReLU in one pass (``cpu_relu.py``, see ``threaded_relu``).
   cuda       CUDA C kernels (``*.cu``, compiled by CuPy in ``cuda.py``), the default for CuPy arrays.
 
 This module is the one place that picks an implementation, per call, from the array and the
@@ -31,7 +32,7 @@ CHOICES = ("", "numba", "reference")
 __all__ = ["backend_name", "bilinear_interpolate", "bilinear_interpolate_backward",
            "bilinear_source_index", "chunked_conv", "col2im", "conv_output_size",
            "fused_batch_norm", "im2col", "max_pool2d", "max_pool2d_backward", "max_unpool2d",
-           "max_unpool2d_backward"]
+           "max_unpool2d_backward", "threaded_relu"]
 
 
 def _implementation(x):
@@ -76,6 +77,16 @@ def fused_batch_norm(x):
         return None
     from . import cpu_norm
     return cpu_norm
+
+
+def threaded_relu(x, slope):
+    """The module ``cpu_relu`` ((leaky) ReLU in one pass on every core) when kernels on ``x``
+    take the Numba path in float32 or float64 and slope >= 0, else None: the caller then runs
+    the readable NumPy version."""
+    if not _numba_path(x) or x.dtype not in (np.float32, np.float64) or not slope >= 0:
+        return None
+    from . import cpu_relu
+    return cpu_relu
 
 
 def im2col(x, kernel_size, stride, padding, dilation):
