@@ -18,6 +18,9 @@ from tinypix.testing.strategies import conv_geometries
 geometries = conv_geometries(max_batch=5, max_size=8, max_channels=4)
 stride_one = conv_geometries(max_batch=5, max_size=8, max_channels=4, max_stride=1)
 chunk_bytes = st.sampled_from([1, 300, 2000, cpu_conv.CHUNK_BYTES])
+# images whose columns number MIN_COLUMNS or more get products of their own; narrower ones
+# share one product per chunk (and chunks grow to MIN_COLUMNS columns): these draws give both
+min_columns = st.sampled_from([1, 20, 1 << 30])
 seeds = st.integers(0, 2**32 - 1)
 
 
@@ -47,12 +50,12 @@ def _close(actual, expected, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(g=geometries, seed=seeds, chunk=chunk_bytes)
-def test_chunked_conv_matches_whole_batch(dtype, g, seed, chunk):
+@given(g=geometries, seed=seeds, chunk=chunk_bytes, columns=min_columns)
+def test_chunked_conv_matches_whole_batch(dtype, g, seed, chunk, columns):
     x, w, dy, geo = _inputs(g, seed, dtype)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
-        m.setattr(cpu_conv, "MIN_COLUMNS", 1)
+        m.setattr(cpu_conv, "MIN_COLUMNS", columns)
         _check_all_three(x, w, dy, geo, dtype)
 
 
@@ -65,15 +68,15 @@ def _check_all_three(x, w, dy, geo, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(g=geometries, seed=seeds, chunk=chunk_bytes)
-def test_both_gradients_together_match_whole_batch(dtype, g, seed, chunk):
+@given(g=geometries, seed=seeds, chunk=chunk_bytes, columns=min_columns)
+def test_both_gradients_together_match_whole_batch(dtype, g, seed, chunk, columns):
     """conv2d_grads and conv_transpose2d_grads (which share one unfold of dy where they can)
     give the readable path's two gradients. Here x, dy are conv2d's input and output gradient;
     for conv_transpose2d the roles swap: dy is its input, x its output gradient."""
     x, w, dy, geo = _inputs(g, seed, dtype)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
-        m.setattr(cpu_conv, "MIN_COLUMNS", 1)
+        m.setattr(cpu_conv, "MIN_COLUMNS", columns)
         dx, dw = cpu_conv.conv2d_grads(dy, x, w, geo)
         d_in, dw_t = cpu_conv.conv_transpose2d_grads(x, dy, w, geo)
     _close(dx, _readable(conv._conv_backward_data, dy, w, geo, x.shape), dtype)
@@ -91,15 +94,15 @@ def test_an_empty_batch_gets_zero_weight_gradients():
     assert not cpu_conv.weight_grad(dy, x, w.shape, geo).any()
 
 
-@given(g=stride_one, seed=seeds, chunk=chunk_bytes)
-def test_both_routes_of_each_product(g, seed, chunk):
+@given(g=stride_one, seed=seeds, chunk=chunk_bytes, columns=min_columns)
+def test_both_routes_of_each_product(g, seed, chunk, columns):
     """Unfolding one image or the other (at stride 1, with the flipped, transposed kernel) agree,
     whichever has more channels."""
     x, w, dy, geo = _inputs(g, seed, np.float64)
     G, flip = geo.groups, cpu_conv._flip_geometry(geo)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
-        m.setattr(cpu_conv, "MIN_COLUMNS", 1)
+        m.setattr(cpu_conv, "MIN_COLUMNS", columns)
         y, dx = cpu_conv._gather(x, w, geo), cpu_conv._scatter(dy, w, geo, x.shape)
         dw = cpu_conv._weight_grad_gather(dy, x, w.shape, geo)
         assert flip is not None  # padding <= d*(k-1), as drawn
