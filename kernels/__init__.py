@@ -8,6 +8,7 @@ Implementations:
   numba      compiled CPU loops (``cpu.py``), the default for NumPy arrays; convolution there
              runs a chunk of images at a time (``cpu_conv.py``, see ``chunked_conv``), big 3x3
              stride-1 layers by Winograd's algorithm (``cpu_winograd.py``, see ``applies``),
+             windows that tile the image (2x2 stride 2, 1x1) by reordering (``cpu_patches.py``),
              each core on its own share of the images (``cpu_team.py``),
              training batch norm in fused loops (``cpu_norm.py``, see ``fused_batch_norm``)
              and (leaky) ReLU in one pass (``cpu_relu.py``, see ``threaded_relu``).

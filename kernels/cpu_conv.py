@@ -18,6 +18,8 @@ slice of the result. More savings:
   - big 3x3 stride-1 products (``cpu_winograd.applies``) take Winograd's route instead
     (``cpu_winograd.py``): an input transform in place of the unfold, and 4x fewer
     multiplications. The routes below then prefer the flipped side, which needs no scatter-add;
+  - windows that tile the image (kernel == stride, no padding: 2x2 stride-2 up-sampling, 1x1)
+    take ``cpu_patches.py``: unfolding is then a reordering, with no padded buffer and no adds;
   - every core works at once, on its own images (``cpu_team.py``), rather than every core on
     a sliver of each narrow product.
 
@@ -28,7 +30,7 @@ to the readable path on drawn geometries.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import cpu, cpu_team, cpu_winograd
+from . import cpu, cpu_patches, cpu_team, cpu_winograd
 from .reference import conv_output_size
 
 CHUNK_BYTES = 4 << 20  # columns per chunk: well inside the L2+L3 cache of a laptop or server core
@@ -119,6 +121,8 @@ def _flipped_transposed(w, groups):
 
 def forward(x, w, geo):
     """conv2d without bias: x (N, C, H, W), w (F, C/G, kh, kw) -> y (N, F, OH, OW)."""
+    if cpu_patches.applies(geo):
+        return cpu_patches.unfold_and_multiply(x, geo, w=w)[0]
     flip = _flip_geometry(geo)
     if flip is not None and w.shape[0] < x.shape[1] and not cpu_winograd.applies(geo, x, w.shape[0]):
         out_shape = (x.shape[0], w.shape[0]) + _out_hw(x.shape[2:], geo)
@@ -128,6 +132,8 @@ def forward(x, w, geo):
 
 def backward_data(dy, w, geo, x_shape):
     """conv2d's input gradient: dy (N, F, OH, OW), w (F, C/G, kh, kw) -> dx of shape x_shape."""
+    if cpu_patches.applies(geo):
+        return cpu_patches.scatter(dy, w, geo, x_shape)
     flip = _flip_geometry(geo)
     if flip is not None and (w.shape[0] <= x_shape[1] or cpu_winograd.applies(flip, dy, x_shape[1])):
         return _gather(dy, _flipped_transposed(w, geo.groups), flip)
@@ -136,6 +142,8 @@ def backward_data(dy, w, geo, x_shape):
 
 def weight_grad(dy, x, w_shape, geo):
     """conv2d's weight gradient: dy (N, F, OH, OW), x (N, C, H, W) -> dw (F, C/G, kh, kw)."""
+    if cpu_patches.applies(geo):
+        return cpu_patches.unfold_and_multiply(x, geo, d=dy, w_shape=w_shape)[1]
     flip = _flip_geometry(geo)
     if flip is not None and w_shape[0] < x.shape[1]:
         flipped_shape = (x.shape[1], w_shape[0] // geo.groups) + tuple(w_shape[2:])
@@ -147,7 +155,8 @@ def conv2d_grads(dy, x, w, geo):
     """conv2d's (dx, dw) together. Where both products unfold dy (stride 1, dy with no more
     channels than x), one unfold per chunk serves both."""
     flip = _flip_geometry(geo)
-    if flip is None or (w.shape[0] > x.shape[1] and not cpu_winograd.applies(flip, dy, x.shape[1])):
+    if (flip is None or cpu_patches.applies(geo)
+            or (w.shape[0] > x.shape[1] and not cpu_winograd.applies(flip, dy, x.shape[1]))):
         return backward_data(dy, w, geo, x.shape), weight_grad(dy, x, w.shape, geo)
     w_flip = _flipped_transposed(w, geo.groups)
     dx, dw_flip = _unfold_and_multiply(dy, flip, w=w_flip, d=x, w_shape=w_flip.shape)
@@ -157,6 +166,8 @@ def conv2d_grads(dy, x, w, geo):
 def conv_transpose2d_grads(dy, x, w, geo):
     """conv_transpose2d's (dx, dw) = (conv2d's forward of dy, conv2d's weight gradient with x
     as the output gradient): both unfold dy unless x has fewer channels (then neither does)."""
+    if cpu_patches.applies(geo):
+        return cpu_patches.unfold_and_multiply(dy, geo, w=w, d=x, w_shape=w.shape)
     flip = _flip_geometry(geo)
     if flip is not None and w.shape[0] < dy.shape[1] and not cpu_winograd.applies(geo, dy, w.shape[0]):
         return forward(dy, w, geo), weight_grad(x, dy, w.shape, geo)
