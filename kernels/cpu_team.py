@@ -9,11 +9,14 @@ unfolds, multiplies and folds back its own images, and the threads meet once, at
 Measured on 2 cores (benchmarks/RESULTS.md): conv2d 16x64x64x64 forward+backward went from
 90-95 to 67-72 ms, and a U-Net training step at 16x3x64x64 from 195-226 to 147-171 ms.
 
-The team's threads run their products and Numba loops single-threaded (both settings are
-per thread), so the cores are never oversubscribed. There is no team -- ``run`` calls its
-function once, on the calling thread, for the whole range -- where that cannot be arranged:
-NumPy's BLAS is not an OpenBLAS with a per-thread setting, Numba's threading layer is not
-thread-safe (``workqueue``), only one core is available, or TEAM_ENV says 1.
+While a call runs, every share's products and Numba loops are single-threaded, so the cores
+are never oversubscribed; afterwards the calling thread gets its OpenBLAS and Numba counts
+back (OpenBLAS's "per-thread" count turned out to be process-wide in NumPy's wheels, so it is
+held at 1 from before the first share starts until the last one ends, and then restored).
+There is no team -- ``run`` calls its function once, on the calling thread, for the whole
+range -- where that cannot be arranged: NumPy's BLAS is not an OpenBLAS with that setting,
+Numba's threading layer is not thread-safe (``workqueue``), only one core is available, or
+TEAM_ENV says 1.
 """
 import os
 import queue
@@ -26,7 +29,7 @@ from .. import _blas
 TEAM_ENV = "TINYPIX_TEAM"  # how many threads; default: the cores this process may run on
 MIN_WORK = 1 << 16         # fewer elements than this: not worth waking the team (~55 us)
 _team = None               # (process id, _Team or None, its size), made on first use
-_member = threading.local()  # .on_team is True on the team's own threads
+_member = threading.local()  # .on_team is True while a thread works on a share
 
 
 def _wanted():
@@ -41,48 +44,66 @@ def _wanted():
 
 
 class _Team:
-    """n threads, each waiting on its own inbox for shares to run.
+    """The calling thread and n - 1 helpers, each helper waiting on its own inbox.
 
-    A call puts one share in each inbox and waits for the results on a queue of its own (which
-    keeps calls from different threads apart). About 55 us a call on 2 cores, against 110 for a
-    ThreadPoolExecutor, whose threads all wait on one shared queue; a U-Net step makes hundreds
-    of calls."""
+    A call puts shares 1.. in the helpers' inboxes, works through share 0 itself, and collects
+    the helpers' results from a queue of its own (which keeps calls from different threads
+    apart). The caller working, rather than waiting for n helpers, wakes one thread fewer per
+    call: the small U-Net step of benchmarks/unet.py ran 127-131 ms against 133-135 (medians,
+    alternating steps), with fewer slow steps. A ThreadPoolExecutor, whose threads all wait on
+    one shared queue, cost twice as much per call (110 us against 55)."""
 
     def __init__(self, n, set_blas_threads):
-        self.inboxes = [queue.SimpleQueue() for _ in range(n)]
-        for k, inbox in enumerate(self.inboxes):
-            threading.Thread(target=self._serve, args=(inbox, set_blas_threads),
-                             name=f"tinypix-team-{k}", daemon=True).start()
+        self.set_blas_threads = set_blas_threads
+        self.inboxes = [queue.SimpleQueue() for _ in range(n - 1)]
+        for k, inbox in enumerate(self.inboxes, 1):
+            threading.Thread(target=self._serve, args=(inbox,), name=f"tinypix-team-{k}",
+                             daemon=True).start()
 
-    @staticmethod
-    def _serve(inbox, set_blas_threads):
-        """A team thread's life: keep its products and Numba loops on itself, then run shares."""
-        set_blas_threads(1)
+    def _serve(self, inbox):
+        """A helper's life: run shares, its Numba loops and products on itself."""
         numba.set_num_threads(1)
         _member.on_team = True
         while True:
             fn, (start, stop), k, done = inbox.get()
-            try:
-                done.put((k, True, fn(start, stop)))
-            except BaseException as error:  # raised on the calling thread, by run
-                done.put((k, False, error))
+            self.set_blas_threads(1)
+            done.put((k,) + _outcome(fn, start, stop))
 
     def run(self, fn, pieces):
+        # Every share runs single-threaded, the caller's too. In some OpenBLAS builds (NumPy's
+        # wheels among them) the "thread-local" count is process-wide: so it is set before
+        # any share starts and given back only after all have ended.
+        blas_threads, numba_threads = self.set_blas_threads(1), numba.get_num_threads()
+        numba.set_num_threads(1)
+        _member.on_team = True
         done = queue.SimpleQueue()
-        for k, (inbox, piece) in enumerate(zip(self.inboxes, pieces)):
-            inbox.put((fn, piece, k, done))
-        results = [None] * len(pieces)
-        for _ in pieces:  # every share ends before anything is raised
-            k, ok, value = done.get()
-            results[k] = (ok, value)
+        try:
+            for k, (inbox, piece) in enumerate(zip(self.inboxes, pieces[1:]), 1):
+                inbox.put((fn, piece, k, done))
+            results = [_outcome(fn, *pieces[0])] + [None] * (len(pieces) - 1)
+            for _ in pieces[1:]:  # every share ends before anything is raised
+                k, ok, value = done.get()
+                results[k] = (ok, value)
+        finally:
+            _member.on_team = False
+            numba.set_num_threads(numba_threads)
+            self.set_blas_threads(blas_threads)
         for ok, value in results:
             if not ok:
                 raise value
         return [value for _, value in results]
 
 
+def _outcome(fn, start, stop):
+    """(True, fn(start, stop)), or (False, the exception it raised)."""
+    try:
+        return True, fn(start, stop)
+    except BaseException as error:  # raised on the calling thread, by run
+        return False, error
+
+
 def size():
-    """How many threads the team has; 1 means there is no team."""
+    """How many threads the team has, the calling one included; 1 means there is no team."""
     global _team
     if _team is None or _team[0] != os.getpid():  # (a forked child has none of the threads)
         n = _wanted()

@@ -53,7 +53,8 @@ def test_run_uses_the_team_threads_and_keeps_order(team_of):
         return list(range(start, stop))
 
     assert sum(cpu_team.run(piece, 10, work=10), []) == list(range(10))
-    assert sorted(names.values()) == ["tinypix-team-0", "tinypix-team-1", "tinypix-team-2"]
+    assert names[0] == threading.current_thread().name  # the caller works on the first share
+    assert sorted(names[k] for k in names if k) == ["tinypix-team-1", "tinypix-team-2"]
 
 
 def test_small_work_and_nested_calls_stay_on_the_calling_thread(team_of, monkeypatch):
@@ -65,12 +66,18 @@ def test_small_work_and_nested_calls_stay_on_the_calling_thread(team_of, monkeyp
     assert inner == [[(0, 2)], [(0, 2)]]
 
 
-def test_team_threads_run_single_threaded_products_and_loops(team_of):
+def test_every_share_runs_single_threaded_and_the_caller_gets_its_settings_back(team_of):
     _need_a_team(team_of(2))
-    before = numba.get_num_threads()
     blas = _blas.thread_local_setting()
-    inside = cpu_team.run(lambda a, b: (numba.get_num_threads(), blas(1)), 2, work=2)
-    assert inside == [(1, 1), (1, 1)] and numba.get_num_threads() == before  # the caller's own
+    loops = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(loops)
+    before = blas(2)
+    try:
+        inside = cpu_team.run(lambda a, b: (numba.get_num_threads(), blas(1)), 2, work=2)
+        assert inside == [(1, 1), (1, 1)]  # the caller's share as well as the helper's
+        assert numba.get_num_threads() == loops and blas(before) == 2  # (blas returns the old count)
+    finally:
+        numba.set_num_threads(1)
 
 
 def test_an_error_in_any_share_is_raised_after_all_shares_end(team_of):

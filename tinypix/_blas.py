@@ -26,9 +26,10 @@ start-up choice with OPENBLAS_CORETYPE=Haswell, which must not overlap a product
 thread: it is skipped when the importing process already runs other Python threads. Setting
 OPENBLAS_CORETYPE yourself keeps your choice.
 
-``thread_local_setting``: how many threads run the products one thread calls, set for that
-thread alone (OpenBLAS 0.3.27 and later). kernels/cpu_team.py keeps each of its threads'
-products on that thread.
+``thread_local_setting``: OpenBLAS's ``openblas_set_num_threads_local`` (0.3.27 and later),
+meant to set how many threads run the products one thread calls. In the OpenBLAS of NumPy's
+wheels it acts on every thread (measured: a count set on one thread is what another sees), so
+kernels/cpu_team.py sets it around each of its calls and gives the old count back after.
 """
 import contextlib
 import ctypes
@@ -87,8 +88,8 @@ def let_workers_sleep():
 
 def thread_local_setting():
     """OpenBLAS's ``openblas_set_num_threads_local(n)`` as a ctypes function, or None where NumPy's
-    BLAS is not an OpenBLAS that has it. Called on a thread, it sets how many threads run the
-    products that thread calls (other threads keep theirs) and returns the previous count."""
+    BLAS is not an OpenBLAS that has it. It sets how many threads run the products that the
+    calling thread (and, in some builds, every thread) calls, and returns the count before."""
     lib = _loaded_openblas()
     if lib is None or not hasattr(lib, "openblas_set_num_threads_local"):
         return None
