@@ -26,6 +26,8 @@ from .reference import _pool_window_starts, bilinear_source_index, conv_output_s
 # now makes those workers sleep at once, and one thread still wins: the U-Net steps of
 # benchmarks/unet.py took 202 and 1045 ms on one thread, 268 and 1160 ms on two. Where no matrix
 # products run in between, or with many cores, set TINYPIX_NUMBA_THREADS (e.g. to the core count).
+# With cpu_team.py's team (the default on more than one core) every call is cut into one share
+# per core anyway; this count then only matters for calls too small to share out.
 THREADS_ENV = "TINYPIX_NUMBA_THREADS"
 numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, int(os.environ.get(THREADS_ENV, "1"))))
 
