@@ -26,17 +26,19 @@ def forward(x, slope):
     """y = x where x > 0 or NaN, else slope * x (0 where slope is 0, even for x = -inf)."""
     x = _contiguous(x)
     y = np.empty_like(x)
-    flat_x, flat_y, slope = x.reshape(-1), y.reshape(-1), x.dtype.type(slope)
-    cpu_team.run(lambda start, stop: _forward(flat_x[start:stop], flat_y[start:stop], slope),
+    # (leaky is decided on the Python float, as the readable path does: a slope such as 1e-50
+    # is leaky there even though it rounds to 0 in float32, so -inf gives NaN, not 0)
+    flat_x, flat_y, leaky, slope = x.reshape(-1), y.reshape(-1), slope != 0, x.dtype.type(slope)
+    cpu_team.run(lambda start, stop: _forward(flat_x[start:stop], flat_y[start:stop], slope, leaky),
                  x.size, 2 * x.size)
     return y
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _forward(x, y, slope):
+def _forward(x, y, slope, leaky):
     for i in prange(x.size):
         v = x[i]
-        y[i] = v if not v <= 0 else (v * slope if slope != 0 else 0)  # NaN stays NaN
+        y[i] = v if not v <= 0 else (v * slope if leaky else 0)  # NaN stays NaN
 
 
 def backward(dy, y, slope):

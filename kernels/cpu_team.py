@@ -30,6 +30,7 @@ TEAM_ENV = "TINYPIX_TEAM"  # how many threads; default: the cores this process m
 MIN_WORK = 1 << 16         # fewer elements than this: not worth waking the team (~55 us)
 _team = None               # (process id, _Team or None, its size), made on first use
 _member = threading.local()  # .on_team is True while a thread works on a share
+_making = threading.Lock()   # held while the team is made
 
 
 def _wanted():
@@ -55,6 +56,7 @@ class _Team:
 
     def __init__(self, n, set_blas_threads):
         self.set_blas_threads = set_blas_threads
+        self.lock, self.calls, self.blas_threads = threading.Lock(), 0, None
         self.inboxes = [queue.SimpleQueue() for _ in range(n - 1)]
         for k, inbox in enumerate(self.inboxes, 1):
             threading.Thread(target=self._serve, args=(inbox,), name=f"tinypix-team-{k}",
@@ -69,11 +71,26 @@ class _Team:
             self.set_blas_threads(1)
             done.put((k,) + _outcome(fn, start, stop))
 
+    def _hold_blas(self, hold):
+        """Hold OpenBLAS at one thread while any call runs (hold), or let go (not hold). In
+        some builds (NumPy's wheels among them) the "thread-local" count is process-wide, so
+        calls from several threads that overlap share one hold: the first in saves the count,
+        the last out gives it back. (Where the count really is per thread, a thread that joins
+        a hold keeps 1 afterwards: slower products on it, not wrong ones.)"""
+        with self.lock:
+            if hold:
+                threads = self.set_blas_threads(1)
+                self.blas_threads = threads if self.calls == 0 else self.blas_threads
+                self.calls += 1
+            else:
+                self.calls -= 1
+                if self.calls == 0:
+                    self.set_blas_threads(self.blas_threads)
+
     def run(self, fn, pieces):
-        # Every share runs single-threaded, the caller's too. In some OpenBLAS builds (NumPy's
-        # wheels among them) the "thread-local" count is process-wide: so it is set before
-        # any share starts and given back only after all have ended.
-        blas_threads, numba_threads = self.set_blas_threads(1), numba.get_num_threads()
+        # Every share runs single-threaded, the caller's too; the caller gets its counts back.
+        self._hold_blas(True)
+        numba_threads = numba.get_num_threads()
         if numba_threads != 1:  # (asking is cheaper than setting: ~10 us a call, 200 a step)
             numba.set_num_threads(1)
         _member.on_team = True
@@ -89,7 +106,7 @@ class _Team:
             _member.on_team = False
             if numba_threads != 1:
                 numba.set_num_threads(numba_threads)
-            self.set_blas_threads(blas_threads)
+            self._hold_blas(False)
         for ok, value in results:
             if not ok:
                 raise value
@@ -108,12 +125,14 @@ def size():
     """How many threads the team has, the calling one included; 1 means there is no team."""
     global _team
     if _team is None or _team[0] != os.getpid():  # (a forked child has none of the threads)
-        n = _wanted()
-        setting = _blas.thread_local_setting()
-        numba.get_num_threads()  # starts Numba's threading layer, so that it can be asked for
-        if setting is None or numba.threading_layer() == "workqueue":
-            n = 1
-        _team = (os.getpid(), _Team(n, setting) if n > 1 else None, n)
+        with _making:  # (threads that arrive together make one team)
+            if _team is None or _team[0] != os.getpid():
+                n = _wanted()
+                setting = _blas.thread_local_setting()
+                numba.get_num_threads()  # starts Numba's threading layer, so it can be asked for
+                if setting is None or numba.threading_layer() == "workqueue":
+                    n = 1
+                _team = (os.getpid(), _Team(n, setting) if n > 1 else None, n)
     return _team[2]
 
 

@@ -80,6 +80,63 @@ def test_every_share_runs_single_threaded_and_the_caller_gets_its_settings_back(
         numba.set_num_threads(1)
 
 
+def test_overlapping_calls_from_two_threads_give_the_blas_count_back(team_of):
+    """OpenBLAS's count is process-wide in NumPy's wheels: one call's exit must not leave 1
+    behind for another that is still running, nor make 1 the count for good."""
+    _need_a_team(team_of(2))
+    blas = _blas.thread_local_setting()
+    before = blas(2)
+    a_started, b_started, a_ended = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a_share(start, stop):
+        if start == 0:  # the first caller's own share: wait until the second call runs
+            a_started.set()
+            b_started.wait(5)
+
+    def b_share(start, stop):
+        if start == 0:
+            b_started.set()
+            a_ended.wait(5)  # the first call has given its hold back by now
+            seen["b"] = blas(1)  # what the count was inside the second call
+
+    def call_a():
+        cpu_team.run(a_share, 2, work=2)
+        a_ended.set()
+    thread_a = threading.Thread(target=call_a)
+    thread_a.start()
+    a_started.wait(5)
+    thread_b = threading.Thread(target=lambda: cpu_team.run(b_share, 2, work=2))
+    thread_b.start()
+    for thread in (thread_a, thread_b):
+        thread.join(10)
+    try:
+        assert seen == {"b": 1}       # still held while the second call ran
+        assert blas(before) == 2      # and given back once both ended
+    finally:
+        blas(before)
+
+
+def test_threads_that_start_together_make_one_team(team_of):
+    _need_a_team(team_of(2))
+    cpu_team._team = None
+    helpers_before = set(threading.enumerate())
+    start = threading.Barrier(4)
+    pieces = []
+
+    def first_call():
+        start.wait(5)
+        pieces.append(cpu_team.run(lambda a, b: b - a, 4, work=4))
+    threads = [threading.Thread(target=first_call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    new_helpers = [t for t in set(threading.enumerate()) - helpers_before
+                   if t.name.startswith("tinypix-team-")]
+    assert pieces == [[2, 2]] * 4 and len(new_helpers) == 1  # one team, one helper
+
+
 def test_an_error_in_any_share_is_raised_after_all_shares_end(team_of):
     _need_a_team(team_of(3))
     ended = []
