@@ -265,6 +265,31 @@ def _output_adjoint(dy, dM, th, tw, first, last):
             dM[xi * F + f, n * tiles:(n + 1) * tiles] = out[xi]
 
 
+# -- weights: U = G g G^T and its adjoint, one product with kron(G, G) per share of filters ---
+def _weight_transform(w, gg):
+    """w (F, C, 3, 3), C-contiguous -> U (36, F, C): U[:, f, c] = gg @ w[f, c].ravel(). Shared
+    out over the team by filters (on 2 cores, F = C = 256: 0.85-1.4 ms against 1.1-1.5 as one
+    threaded product)."""
+    F, C = w.shape[:2]
+    U = np.empty((36, F, C), w.dtype)
+
+    def share(p, q):
+        np.matmul(gg, w[p:q].reshape((q - p) * C, 9).T, out=U[:, p:q].reshape(36, (q - p) * C))
+    cpu_team.run(share, F, U.size)
+    return U
+
+
+def _weight_adjoint(dU, gg, w_shape):
+    """dU (36, F, C) -> dw of shape w_shape (F, C, 3, 3): G^T dU G for every (f, c), by filters."""
+    F, C = dU.shape[1:]
+    dw = np.empty(w_shape, dU.dtype)
+
+    def share(p, q):
+        np.matmul(dU[:, p:q].reshape(36, (q - p) * C).T, gg, out=dw[p:q].reshape((q - p) * C, 9))
+    cpu_team.run(share, F, dU.size)
+    return dw
+
+
 # -- the layer -----------------------------------------------------------------------------
 def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None, out=None):
     """cpu_conv._unfold_and_multiply for a 3x3 stride-1 convolution of a (N, C, H, W) with zero
@@ -280,7 +305,7 @@ def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None, out=None):
     y = dw = dU = None
     if w is not None:
         F = w.shape[0]
-        U = (gg @ w.reshape(F * C, 9).T).reshape(36, F, C)
+        U = _weight_transform(np.ascontiguousarray(w), gg)
         y = np.empty((N, F, OH, OW), dtype) if out is None else out
     if d is not None:
         F = w_shape[0]
@@ -311,5 +336,5 @@ def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None, out=None):
                 dU[p:q] += dM3[p:q] @ V3[p:q].swapaxes(1, 2)  # (36, F, C)
             cpu_team.run(add_products, 36, dM.size + V.size)
     if d is not None:
-        dw = (dU.reshape(36, -1).T @ gg).reshape(w_shape)    # G^T dU G for every (f, c)
+        dw = _weight_adjoint(dU, gg, w_shape)
     return y, dw
