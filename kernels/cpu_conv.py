@@ -192,15 +192,18 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     a view of a transposed sum (callers copy it once, in the layout they need).
 
     Each of the team's threads (cpu_team.py) takes a share of the images, writes its part of y
-    in place and returns its part of dw; the parts of dw are summed here."""
+    in place and returns its part of dw (for Winograd, of dw's transform dU); the parts are
+    summed here."""
     F = w.shape[0] if w is not None else w_shape[0]
     y = None if w is None else np.empty((a.shape[0], F) + _out_hw(a.shape[2:], geo), a.dtype)
-    if cpu_winograd.applies(geo, a, F):  # decided for the whole batch, the same for every share
-        if a.shape[0] < WINOGRAD_SHARE * cpu_team.size():  # share out its passes instead
-            return y, cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape, y)[1]
+    winograd = cpu_winograd.applies(geo, a, F)  # decided for the whole batch, for every share
+    if winograd and a.shape[0] < WINOGRAD_SHARE * cpu_team.size():  # share out its passes instead
+        return y, cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape, y)[1]
+    if winograd:  # the weights are transformed once, the shares' summed dU transformed back once
+        U = None if w is None else cpu_winograd.weight_transform(w)
 
         def multiply(a, d, y):
-            return cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape, y)[1]
+            return cpu_winograd.transformed_products(a, geo.padding, U, d, F, y)[1]
     else:
         def multiply(a, d, y):
             return _im2col_and_multiply(a, geo, w, d, w_shape, y)
@@ -210,7 +213,10 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
                         None if y is None else y[start:stop])
     work = a.size * int(np.prod(geo.kernel_size)) + (0 if y is None else y.size)  # cols and y
     parts = cpu_team.run(share, a.shape[0], work)
-    return y, None if d is None else sum(parts[1:], parts[0])
+    if d is None:
+        return y, None
+    total = sum(parts[1:], parts[0])
+    return y, cpu_winograd.weight_adjoint(total, w_shape) if winograd else total
 
 
 def _im2col_and_multiply(a, geo, w, d, w_shape, y):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinypix import _blas
+from tinypix import _blas, kernels
 from tinypix.functional import conv
 from tinypix.kernels import cpu, cpu_conv, cpu_norm, cpu_team, cpu_winograd
 
@@ -163,9 +163,9 @@ def test_a_bad_team_size_is_refused(team_of, text):
 @pytest.mark.parametrize("channels", [(3, 8), (16, 16)])
 @pytest.mark.parametrize("route", ["im2col", "Winograd by images", "Winograd by passes"])
 def test_conv_is_the_same_with_and_without_a_team(team_of, monkeypatch, channels, route):
-    """Batches of 1, 3 and 5 images leave shares of one image and uneven shares. Every route:
-    im2col (with col2im where C < F), and Winograd (forced on), its images shared out or its
-    passes and products (WINOGRAD_SHARE)."""
+    """Batches of 1, 3 and 5 images leave shares of one image and uneven shares; every team
+    size gives the readable path's y, dx and dw. Every route: im2col (with col2im where C < F),
+    and Winograd (forced on), its images shared out or its passes and products (WINOGRAD_SHARE)."""
     monkeypatch.setattr(cpu_winograd, "applies", lambda *args: route != "im2col")
     monkeypatch.setattr(cpu_conv, "WINOGRAD_SHARE", 0 if route == "Winograd by images" else 100)
     C, F = channels
@@ -174,12 +174,15 @@ def test_conv_is_the_same_with_and_without_a_team(team_of, monkeypatch, channels
         rng = np.random.default_rng(N)
         x, w = rng.standard_normal((N, C, 20, 20)), rng.standard_normal((F, C, 3, 3))
         dy = rng.standard_normal((N, F, 20, 20))
-        runs = []
+        with monkeypatch.context() as m:  # the readable path: y, dx, dw
+            m.setenv(kernels.ENV_VAR, "reference")
+            expected = (conv._conv_forward_data(x, w, geo),
+                        conv._conv_backward_data(dy, w, geo, x.shape),
+                        conv._conv_weight_grad(dy, x, w.shape, geo))
         for size in (1, 2, 3):
             team_of(size)
-            runs.append((cpu_conv.forward(x, w, geo), *cpu_conv.conv2d_grads(dy, x, w, geo)))
-        for other in runs[1:]:
-            for a, b in zip(runs[0], other):
+            got = (cpu_conv.forward(x, w, geo), *cpu_conv.conv2d_grads(dy, x, w, geo))
+            for a, b in zip(got, expected):
                 np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
