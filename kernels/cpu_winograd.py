@@ -33,8 +33,10 @@ of images serves both products that read it.
 
 Each pass is shared out over cpu_team's threads by planes, and the 36 products by position xi.
 cpu_conv calls this on the whole batch when there are few images per thread (4x256x16x16 ran
-in 17-19 ms that way against 22-24 by images); otherwise each thread calls it on its own
-share of images, and then every pass and product runs whole on that thread.
+in 17-19 ms that way against 22-24 by images). Otherwise each thread runs
+``transformed_products`` on its own share of the images, every pass and product whole on that
+thread, with the weights transformed once for all threads and their dU summed and
+transformed back once.
 
 Arrays in, arrays out. Tests hold this equal to the readable im2col path (kernels/reference.py
 via functional/conv.py) and the 1-D formulas below equal to the matrices.

@@ -91,24 +91,26 @@ def test_layer_matches_im2col(dtype, layer, seed, chunk, order):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(layer=layers(max_batch=3, max_padding=2), seed=seeds)
-def test_cpu_conv_routes_through_winograd(dtype, layer, seed):
+@given(layer=layers(max_batch=3, max_padding=2), seed=seeds, share=st.sampled_from([0, 100]))
+def test_cpu_conv_routes_through_winograd(dtype, layer, seed, share):
     """With Winograd on for every channel count, each entry point of cpu_conv calls it and still
     gives the readable path's result (for conv_transpose2d, dy is the input and x the output
-    gradient). The team's threads (cpu_team.py) may each call it on a share of the images."""
+    gradient). The passes run on the whole batch, or (cpu_team.py, WINOGRAD_SHARE) on each
+    thread's share of the images: both routes are drawn."""
     x, w, dy, geo = _arrays(layer, seed, dtype)
     calls = []
 
     def counted(*args, **kwargs):
         calls.append(args[0].shape[0])  # how many images
-        return unfold_and_multiply(*args, **kwargs)
+        return transformed_products(*args, **kwargs)
 
-    unfold_and_multiply = wino.unfold_and_multiply
+    transformed_products = wino.transformed_products
     with pytest.MonkeyPatch.context() as m:
         m.setattr(wino, "MIN_CHANNELS", 1)
         m.setattr(wino, "MIN_WIDER", 1)
         m.setattr(wino, "MIN_MULTIPLY_ADDS", 0)
-        m.setattr(wino, "unfold_and_multiply", counted)
+        m.setattr(wino, "transformed_products", counted)
+        m.setattr(cpu_conv, "WINOGRAD_SHARE", share)
         results = [cpu_conv.forward(x, w, geo), cpu_conv.backward_data(dy, w, geo, x.shape),
                    cpu_conv.weight_grad(dy, x, w.shape, geo), *cpu_conv.conv2d_grads(dy, x, w, geo),
                    *cpu_conv.conv_transpose2d_grads(x, dy, w, geo)]

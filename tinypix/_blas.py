@@ -1,5 +1,5 @@
 """Tune NumPy's OpenBLAS for tinypix's products: workers that sleep as soon as a product ends,
-on AMD processors with AVX-512 its Haswell kernels, and products that stay on the calling thread.
+on AMD processors with AVX-512 its Haswell kernels, and a handle on its thread count.
 
 ``let_workers_sleep``: after each product OpenBLAS keeps its idle workers spinning for about
 2**28 CPU cycles (a tenth of a second), ready for the next one. tinypix runs copies and Numba
