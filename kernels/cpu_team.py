@@ -68,7 +68,7 @@ class _Team:
         _member.on_team = True
         while True:
             fn, (start, stop), k, done = inbox.get()
-            self.set_blas_threads(1)
+            self.set_blas_threads(1)  # (needed where the count really is per thread)
             done.put((k,) + _outcome(fn, start, stop))
 
     def _hold_blas(self, hold):
@@ -80,7 +80,8 @@ class _Team:
         with self.lock:
             if hold:
                 threads = self.set_blas_threads(1)
-                self.blas_threads = threads if self.calls == 0 else self.blas_threads
+                if self.calls == 0:
+                    self.blas_threads = threads
                 self.calls += 1
             else:
                 self.calls -= 1
