@@ -21,6 +21,7 @@ TEAM_ENV says 1.
 import os
 import queue
 import threading
+import time
 
 import numba
 
@@ -28,9 +29,11 @@ from .. import _blas
 
 TEAM_ENV = "TINYPIX_TEAM"  # how many threads; default: the cores this process may run on
 MIN_WORK = 1 << 16         # fewer elements than this: not worth waking the team (~55 us)
+AWAKE_SECONDS = 5e-4       # how long a caller done with its share waits for the others awake
 _team = None               # (process id, _Team or None, its size), made on first use
 _member = threading.local()  # .on_team is True while a thread works on a share
 _making = threading.Lock()   # held while the team is made
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))  # both let go of the GIL
 
 
 def _wanted():
@@ -100,6 +103,7 @@ class _Team:
             for k, (inbox, piece) in enumerate(zip(self.inboxes, pieces[1:]), 1):
                 inbox.put((fn, piece, k, done))
             results = [_outcome(fn, *pieces[0])] + [None] * (len(pieces) - 1)
+            _wait_awake(done, len(pieces) - 1)
             for _ in pieces[1:]:  # every share ends before anything is raised
                 k, ok, value = done.get()
                 results[k] = (ok, value)
@@ -112,6 +116,16 @@ class _Team:
             if not ok:
                 raise value
         return [value for _, value in results]
+
+
+def _wait_awake(done, count):
+    """Until ``done`` holds count results or AWAKE_SECONDS pass, yield the core (and the GIL)
+    in a loop instead of sleeping. The helpers start some 50 us after the caller, so they
+    usually end within that; a thread put to sleep instead takes 50-200 us to wake on a
+    virtual machine. Small U-Net step: 1-6 ms faster in alternating steps."""
+    until = time.perf_counter() + AWAKE_SECONDS
+    while done.qsize() < count and time.perf_counter() < until:
+        _yield()
 
 
 def _outcome(fn, start, stop):

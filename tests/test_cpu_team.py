@@ -1,4 +1,5 @@
 """kernels/cpu_team.py: a batch's images shared out over one thread per core."""
+import queue
 import threading
 import time
 
@@ -135,6 +136,18 @@ def test_threads_that_start_together_make_one_team(team_of):
     new_helpers = [t for t in set(threading.enumerate()) - helpers_before
                    if t.name.startswith("tinypix-team-")]
     assert pieces == [[2, 2]] * 4 and len(new_helpers) == 1  # one team, one helper
+
+
+def test_a_caller_waits_awake_for_a_while_then_sleeps(monkeypatch):
+    monkeypatch.setattr(cpu_team, "AWAKE_SECONDS", 0.05)
+    done = queue.SimpleQueue()
+    start = time.perf_counter()
+    cpu_team._wait_awake(done, 1)  # nothing comes: gives up after AWAKE_SECONDS
+    assert 0.05 <= time.perf_counter() - start < 5
+    done.put("result")
+    start = time.perf_counter()
+    cpu_team._wait_awake(done, 1)  # already there: returns at once
+    assert time.perf_counter() - start < 0.04
 
 
 def test_an_error_in_any_share_is_raised_after_all_shares_end(team_of):
