@@ -96,8 +96,8 @@ class _Unfolder:
 def _side_by_side(a, groups):
     """(n, G*r, OH, OW) -> (G, r, n*OH*OW): the chunk's images side by side, per group (a copy
     unless n == 1)."""
-    n, R = a.shape[:2]
-    return np.ascontiguousarray(a.reshape(n, R, -1).swapaxes(0, 1)).reshape(groups, R // groups, -1)
+    cols = cpu_patches.side_by_side(a)
+    return cols.reshape(groups, a.shape[1] // groups, cols.shape[1])
 
 
 def _flip_geometry(geo):

@@ -57,7 +57,7 @@ def _unfold(a, kernel_size, out_hw):
     return cols.reshape(C * kh * kw, n * OH * OW)
 
 
-def _side_by_side(a):
+def side_by_side(a):
     """(n, F, OH, OW) -> (F, n*OH*OW), a copy: the images side by side, as _unfold lays them."""
     n, F, OH, OW = a.shape  # (sizes spelled out, not -1: n may be 0)
     return np.ascontiguousarray(a.reshape(n, F, OH * OW).swapaxes(0, 1)).reshape(F, n * OH * OW)
@@ -80,7 +80,7 @@ def unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
             product = w.reshape(F, -1) @ cols
             np.copyto(y[start:stop], product.reshape((F, stop - start) + out_hw).swapaxes(0, 1))
         if d is not None:  # transposed, (C*kh*kw, F): OpenBLAS's faster orientation
-            return cols @ _side_by_side(d[start:stop]).T
+            return cols @ side_by_side(d[start:stop]).T
     parts = cpu_team.run(share, N, a.size + (0 if y is None else y.size))
     if d is None:
         return y, None
@@ -100,7 +100,7 @@ def scatter(dy, w, geo, x_shape):
     kh, kw = geo.kernel_size
 
     def share(start, stop):
-        cols = w.reshape(F, -1).T @ _side_by_side(dy[start:stop])   # (C*kh*kw, n*OH*OW)
+        cols = w.reshape(F, -1).T @ side_by_side(dy[start:stop])   # (C*kh*kw, n*OH*OW)
         _reorder(dx[start:stop], cols.reshape((C, kh, kw, stop - start) + tuple(out_hw)), False)
     cpu_team.run(share, N, dy.size + dx.size)
     return dx
