@@ -146,6 +146,11 @@ def test_containers():
     assert "a" in heads and list(heads.keys()) == ["a"]
     with pytest.raises(IndexError, match="out of range for 3"):
         seq[3]
+    seq[1] = nn.Tanh()  # replaced where it stands, as in PyTorch (it used to move to the end)
+    assert [type(m).__name__ for m in seq] == ["Linear", "Tanh", "Linear"]
+    assert seq(tinypix.randn(4, 2)).shape == (4, 1)
+    seq[0].weight = nn.Parameter(tinypix.zeros(3, 2))  # and so is a parameter
+    assert [n for n, _ in seq.named_parameters()][:2] == ["0.weight", "0.bias"]
     with pytest.raises(NotImplementedError, match="iterate over it"):
         layers(tinypix.randn(1))
 

@@ -89,10 +89,13 @@ class Module:
                 return entries[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
-    def _claim(self, name):
-        """Remove ``name`` from every registry and from the plain attributes."""
+    def _claim(self, name, keep):
+        """Remove ``name`` from the plain attributes and from every registry but ``keep``, the
+        one it goes into next: replacing an entry there keeps its place in the order (so
+        ``seq[2] = module`` still runs third)."""
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent.discard(name)
         self.__dict__.pop(name, None)
 
@@ -102,7 +105,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"{type(self).__name__}.register_parameter: '{name}' must be an "
                             f"nn.Parameter or None, got {type(param).__name__}")
-        self._claim(name)
+        self._claim(name, self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -114,7 +117,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"{type(self).__name__}.register_buffer: '{name}' must be a Tensor or "
                             f"None, got {type(tensor).__name__}")
-        self._claim(name)
+        self._claim(name, self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -125,7 +128,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}.add_module: '{name}' must be a Module or None, "
                             f"got {type(module).__name__}")
-        self._claim(name)
+        self._claim(name, self._modules)
         self._modules[name] = module
 
     register_module = add_module
