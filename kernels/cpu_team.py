@@ -18,22 +18,26 @@ range -- where that cannot be arranged: NumPy's BLAS is not an OpenBLAS with tha
 Numba's threading layer is not thread-safe (``workqueue``), only one core is available, or
 TEAM_ENV says 1.
 """
+import itertools
 import os
 import queue
 import threading
 import time
 
 import numba
+import numpy as np
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .. import _blas
 
 TEAM_ENV = "TINYPIX_TEAM"  # how many threads; default: the cores this process may run on
 MIN_WORK = 1 << 16         # fewer elements than this: not worth waking the team (~55 us)
 AWAKE_SECONDS = 5e-4       # how long a caller done with its share waits for the others awake
+WATCH_SECONDS = 1e-3       # how long a helper done with a share watches for the next one awake
 _team = None               # (process id, _Team or None, its size), made on first use
 _member = threading.local()  # .on_team is True while a thread works on a share
 _making = threading.Lock()   # held while the team is made
-_yield = getattr(os, "sched_yield", lambda: time.sleep(0))  # both let go of the GIL
 
 
 def _wanted():
@@ -55,24 +59,39 @@ class _Team:
     apart). The caller working, rather than waiting for n helpers, wakes one thread fewer per
     call: the small U-Net step of benchmarks/unet.py ran 127-131 ms against 133-135 (medians,
     alternating steps), with fewer slow steps. A ThreadPoolExecutor, whose threads all wait on
-    one shared queue, cost twice as much per call (110 us against 55)."""
+    one shared queue, cost twice as much per call (110 us against 55).
+
+    Waiting costs most where a thread goes to sleep: on a virtual machine a sleeping thread
+    takes 50-200 us to wake, and a U-Net step makes about 100 calls. So between calls a helper
+    first watches its bell (``bells[k]``, rung after each put) for WATCH_SECONDS, and a caller
+    done with its share watches the helpers' ``finished`` marks for AWAKE_SECONDS, each in
+    ``_watch``, which holds no GIL while it loops. The queues stay the truth: a missed bell or
+    mark only means a wait on the queue."""
 
     def __init__(self, n, set_blas_threads):
         self.set_blas_threads = set_blas_threads
         self.lock, self.calls, self.blas_threads = threading.Lock(), 0, None
         self.inboxes = [queue.SimpleQueue() for _ in range(n - 1)]
-        for k, inbox in enumerate(self.inboxes, 1):
-            threading.Thread(target=self._serve, args=(inbox,), name=f"tinypix-team-{k}",
+        # one row of 128 bytes per helper, so that no two threads write to one cache line
+        self.bells, self.finished = np.zeros((n - 1, 16), np.int64), np.zeros((n - 1, 16), np.int64)
+        self.ids = itertools.count(1)  # call numbers (next() on it is atomic under the GIL)
+        self.watch_loops = _loops_per_second() * WATCH_SECONDS
+        for k, inbox in enumerate(self.inboxes):
+            threading.Thread(target=self._serve, args=(k, inbox), name=f"tinypix-team-{k + 1}",
                              daemon=True).start()
 
-    def _serve(self, inbox):
+    def _serve(self, k, inbox):
         """A helper's life: run shares, its Numba loops and products on itself."""
         numba.set_num_threads(1)
         _member.on_team = True
+        bell, finished, call = self.bells[k:k + 1], self.finished[k:k + 1], 0
         while True:
-            fn, (start, stop), k, done = inbox.get()
+            rung = int(bell[0, 0])
+            if inbox.empty():  # mark the last call finished, then watch for the next one
+                _watch(bell, rung + 1, int(self.watch_loops), finished, call)
+            fn, (start, stop), call, done = inbox.get()
             self.set_blas_threads(1)  # (needed where the count really is per thread)
-            done.put((k,) + _outcome(fn, start, stop))
+            done.put((k + 1,) + _outcome(fn, start, stop))
 
     def _hold_blas(self, hold):
         """Hold OpenBLAS at one thread while any call runs (hold), or let go (not hold). In
@@ -98,12 +117,14 @@ class _Team:
         if numba_threads != 1:  # (asking is cheaper than setting: ~10 us a call, 200 a step)
             numba.set_num_threads(1)
         _member.on_team = True
-        done = queue.SimpleQueue()
+        done, call, helpers = queue.SimpleQueue(), next(self.ids), len(pieces) - 1
         try:
-            for k, (inbox, piece) in enumerate(zip(self.inboxes, pieces[1:]), 1):
-                inbox.put((fn, piece, k, done))
-            results = [_outcome(fn, *pieces[0])] + [None] * (len(pieces) - 1)
-            _wait_awake(done, len(pieces) - 1)
+            for k, (inbox, piece) in enumerate(zip(self.inboxes, pieces[1:])):
+                inbox.put((fn, piece, call, done))
+                self.bells[k, 0] += 1
+            results = [_outcome(fn, *pieces[0])] + [None] * helpers
+            # watch for the helpers' marks; they set theirs with the GIL let go
+            _watch(self.finished[:helpers], call, int(self.watch_loops * AWAKE_SECONDS / WATCH_SECONDS))
             for _ in pieces[1:]:  # every share ends before anything is raised
                 k, ok, value = done.get()
                 results[k] = (ok, value)
@@ -118,14 +139,57 @@ class _Team:
         return [value for _, value in results]
 
 
-def _wait_awake(done, count):
-    """Until ``done`` holds count results or AWAKE_SECONDS pass, yield the core (and the GIL)
-    in a loop instead of sleeping. The helpers start some 50 us after the caller, so they
-    usually end within that; a thread put to sleep instead takes 50-200 us to wake on a
-    virtual machine. Small U-Net step: 1-6 ms faster in alternating steps."""
-    until = time.perf_counter() + AWAKE_SECONDS
-    while done.qsize() < count and time.perf_counter() < until:
-        _yield()
+@intrinsic
+def _read_fresh(typingctx, flags, i):
+    """flags[i], read from memory every time it is asked for (an atomic load with acquire
+    order): a plain read in a loop that never writes may be done once, before the loop."""
+    sig = flags.dtype(flags, i)
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        where = cgutils.get_item_pointer(context, builder, sig.args[0], array, [args[1]])
+        return builder.load_atomic(where, "acquire", 8)
+    return sig, codegen
+
+
+@intrinsic
+def _write_through(typingctx, flags, i, value):
+    """flags[i] = value, stored at once (an atomic store with release order), so that what
+    this thread wrote before is seen by a thread that reads the new value with _read_fresh."""
+    sig = numba.types.void(flags, i, value)
+
+    def codegen(context, builder, sig, args):
+        array = context.make_array(sig.args[0])(context, builder, args[0])
+        where = cgutils.get_item_pointer(context, builder, sig.args[0], array, [args[1]])
+        builder.store_atomic(context.cast(builder, args[2], sig.args[2], sig.args[0].dtype),
+                             where, "release", 8)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@numba.njit(nogil=True, cache=True)
+def _watch(flags, value, loops, mark=None, mark_value=0):
+    """Set mark[0, 0] = mark_value first (if mark is given); then loop, holding no GIL, until
+    every flags[k, 0] is at least value, at most ``loops`` times. True if they got there.
+    flags and mark: int64 (rows, 16) arrays."""
+    if mark is not None:
+        _write_through(mark[0], 0, mark_value)
+    for _ in range(loops):
+        ready = True
+        for k in range(flags.shape[0]):
+            ready &= _read_fresh(flags[k], 0) >= value
+        if ready:
+            return True
+    return False
+
+
+def _loops_per_second():
+    """How many of _watch's loops (over one flag that stays unset) run in a second here."""
+    idle, loops = np.zeros((1, 16), np.int64), 20000
+    _watch(idle, 1, 1)  # compiled (or loaded from the cache) first
+    start = time.perf_counter()
+    _watch(idle, 1, loops)
+    return loops / max(time.perf_counter() - start, 1e-9)
 
 
 def _outcome(fn, start, stop):

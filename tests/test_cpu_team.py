@@ -1,5 +1,4 @@
 """kernels/cpu_team.py: a batch's images shared out over one thread per core."""
-import queue
 import threading
 import time
 
@@ -138,16 +137,28 @@ def test_threads_that_start_together_make_one_team(team_of):
     assert pieces == [[2, 2]] * 4 and len(new_helpers) == 1  # one team, one helper
 
 
-def test_a_caller_waits_awake_for_a_while_then_sleeps(monkeypatch):
-    monkeypatch.setattr(cpu_team, "AWAKE_SECONDS", 0.05)
-    done = queue.SimpleQueue()
-    start = time.perf_counter()
-    cpu_team._wait_awake(done, 1)  # nothing comes: gives up after AWAKE_SECONDS
-    assert 0.05 <= time.perf_counter() - start < 5
-    done.put("result")
-    start = time.perf_counter()
-    cpu_team._wait_awake(done, 1)  # already there: returns at once
-    assert time.perf_counter() - start < 0.04
+def test_watch_sees_a_flag_set_by_another_thread_and_gives_up_when_none_is():
+    flags, mark = np.zeros((2, 16), np.int64), np.zeros((1, 16), np.int64)
+    assert not cpu_team._watch(flags, 1, 1000, mark, 7)  # nothing set: gives up
+    assert mark[0, 0] == 7 and mark[0, 1:].sum() == 0     # the mark is set first
+    flags[0, 0] = 1
+    assert not cpu_team._watch(flags, 1, 1000)            # every row must get there
+    flags[1, 0] = 3
+    assert cpu_team._watch(flags, 1, 1)
+    flags[1, 0] = 9
+    late = threading.Timer(0.05, lambda: flags.__setitem__((0, 0), 5))
+    late.start()
+    start = time.perf_counter()  # a read in the loop that is not done again would never see it
+    assert cpu_team._watch(flags, 5, 1 << 62)
+    assert time.perf_counter() - start < 10
+    late.join()
+
+
+def test_a_helper_that_misses_its_bell_still_runs_its_share(team_of):
+    _need_a_team(team_of(2))
+    team = cpu_team._team[1]
+    team.bells[0, 0] -= 1  # as if a ring were lost: the helper finds its share in its inbox
+    assert cpu_team.run(lambda a, b: b - a, 4, work=4) == [2, 2]
 
 
 def test_an_error_in_any_share_is_raised_after_all_shares_end(team_of):
