@@ -8,6 +8,7 @@ import tinypix.nn.functional as F
 from tinypix.metrics import ConfusionMatrix
 from tinypix.models import FCN, AutoEncoder, SegNet, UNet
 from tinypix.models.fcn import upsampler
+from tinypix.models.unet import ConvBlock
 
 
 @pytest.mark.parametrize("make", [lambda: UNet(3, 5, base_channels=4, depth=2),
@@ -44,6 +45,32 @@ def test_normals_gradient_stays_finite_where_the_raw_output_is_zero():
     F.cosine_normal_loss(model(x), target).backward()
     assert np.isfinite(model.head.bias.grad.numpy()).all()
     assert np.abs(model.head.bias.grad.numpy()).max() < 1e8
+
+
+def _block_step(block, x, dy):
+    x = tinypix.tensor(x, requires_grad=True)
+    y = block(x)
+    y.backward(tinypix.tensor(dy))
+    return [y.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in block.parameters()]
+
+
+@pytest.mark.parametrize("swap", [None, 2, 5])
+def test_conv_block_in_training_equals_its_modules_one_by_one(swap):
+    blocks = []
+    for _ in range(2):
+        tinypix.manual_seed(3)
+        blocks.append(ConvBlock(3, 4))
+        if swap is not None:  # a swapped-in activation is used, not fused away
+            blocks[-1][swap] = tinypix.nn.LeakyReLU(0.2)
+    block, plain = blocks[0], tinypix.nn.Sequential(*blocks[1])  # Sequential: one by one
+    rng = np.random.default_rng(0)
+    x, dy = (rng.standard_normal(shape).astype(np.float32) for shape in ((2, 3, 6, 7), (2, 4, 6, 7)))
+    fused, one_by_one = _block_step(block, x, dy), _block_step(plain, x, dy)
+    for a, b in zip(fused, one_by_one):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert (fused[0] < 0).any() == (swap == 5)  # a leaky last activation lets negatives through
+    np.testing.assert_allclose(block.state_dict()["4.running_mean"].numpy(),
+                               plain.state_dict()["4.running_mean"].numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_autoencoder_encode_decode_shapes():

@@ -5,7 +5,7 @@ zeros. Only the pooling indices travel from encoder to decoder, not whole featur
 from .. import nn
 from ..functional import max_pool2d, max_unpool2d
 from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
-from .unet import conv_block
+from .unet import ConvBlock
 
 
 class SegNet(nn.Module):
@@ -16,9 +16,9 @@ class SegNet(nn.Module):
         self.depth = depth
         widths = [base_channels * 2 ** i for i in range(depth)]
         self.encoders = nn.ModuleList(
-            [conv_block(in_channels if i == 0 else widths[i - 1], widths[i]) for i in range(depth)])
+            [ConvBlock(in_channels if i == 0 else widths[i - 1], widths[i]) for i in range(depth)])
         self.decoders = nn.ModuleList(
-            [conv_block(widths[i], widths[i - 1] if i > 0 else widths[0]) for i in reversed(range(depth))])
+            [ConvBlock(widths[i], widths[i - 1] if i > 0 else widths[0]) for i in reversed(range(depth))])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         init_output_bias(self.head, task)
         self.activation = TaskHead(task)

@@ -13,11 +13,29 @@ from ..functional import cat
 from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
 
 
-def conv_block(c_in, c_out):
-    """Two (3x3 conv, BatchNorm, ReLU) layers; the conv bias is dropped as BatchNorm re-centers."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+class ConvBlock(nn.Sequential):
+    """Two (3x3 conv, BatchNorm, ReLU) layers; the conv bias is dropped as BatchNorm re-centers.
+
+    In training each BatchNorm and the ReLU after it run as one op (``forward_relu``), which
+    saves a pass over the activations each way: the U-Net steps of benchmarks/unet.py ran 3-7%
+    faster (alternating steps, 2 cores: 114-125 ms against 118-134, and 575 against 617). In
+    evaluation the six modules run one after the other, as in any Sequential.
+    """
+
+    def __init__(self, c_in, c_out):
+        super().__init__(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+    def forward(self, x):
+        layers = list(self)
+        if not self.training or len(layers) != 6:  # (or a module was added)
+            return super().forward(x)
+        for conv, norm, act in (layers[:3], layers[3:]):
+            x = conv(x)
+            fused = type(norm) is nn.BatchNorm2d and type(act) is nn.ReLU  # (not swapped out)
+            x = norm.forward_relu(x) if fused else act(norm(x))
+        return x
 
 
 class UNet(nn.Module):
@@ -45,7 +63,7 @@ class UNet(nn.Module):
         self.depth = depth
         widths = [base_channels * 2 ** i for i in range(depth + 1)]
         self.encoders = nn.ModuleList(
-            [conv_block(in_channels, widths[0])] + [conv_block(widths[i - 1], widths[i]) for i in range(1, depth + 1)])
+            [ConvBlock(in_channels, widths[0])] + [ConvBlock(widths[i - 1], widths[i]) for i in range(1, depth + 1)])
         self.pool = nn.MaxPool2d(2)
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
@@ -55,7 +73,7 @@ class UNet(nn.Module):
             else:
                 self.ups.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                                               nn.Conv2d(widths[i + 1], widths[i], 1)))
-            self.decoders.append(conv_block(2 * widths[i], widths[i]))
+            self.decoders.append(ConvBlock(2 * widths[i], widths[i]))
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         init_output_bias(self.head, task)
         self.activation = TaskHead(task)
