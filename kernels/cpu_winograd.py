@@ -68,12 +68,13 @@ GG = np.kron(G, G)  # (36, 9)
 
 # Where Winograd beats im2col (measured on the layers of both U-Nets in benchmarks/unet.py,
 # RESULTS.md): with 16 or more channels on each side and 32 or more on one, its 36 products must
-# be big enough for OpenBLAS -- either 256 or more tiles in the batch, or at least
-# MIN_MULTIPLY_ADDS = input channels x output channels x tiles each. Below that (64 -> 128 or
-# 128 -> 128 channels on 8x8 images, batch 16: 64 tiles) it tied or lost, as it did for 16 -> 16
-# channels; above it, it ran up to 40% faster (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36
-# ms against 51-55; 64 -> 32 at 32x32, batch 16: 15-16 ms against 18-21).
-MIN_CHANNELS, MIN_WIDER, MIN_TILES, MIN_MULTIPLY_ADDS = 16, 32, 256, 1 << 22
+# be big enough for OpenBLAS -- either 64 or more tiles in the batch, or at least
+# MIN_MULTIPLY_ADDS = input channels x output channels x tiles each. With 64 tiles (8x8 images,
+# batch 16) it ran 6-30% faster once cpu_team shared out the images (64 -> 128 channels:
+# 3.3 ms against 4.1 forward+backward; 128 -> 128: 6.2 against 7.7); with 16 tiles it lost
+# (128 -> 128 at 4x4: 4.4 against 3.3), and it did for 16 -> 16 channels; on bigger layers it
+# ran up to 40% faster (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36 ms against 51-55).
+MIN_CHANNELS, MIN_WIDER, MIN_TILES, MIN_MULTIPLY_ADDS = 16, 32, 64, 1 << 22
 # Input-transform values per chunk of images: a few images at a time, for products wide enough
 # to run near OpenBLAS's full rate (2 MB chunks were slower, whole batches no faster).
 CHUNK_BYTES = 32 << 20

@@ -123,13 +123,13 @@ def test_cpu_conv_routes_through_winograd(dtype, layer, seed, share):
 
 
 def test_where_it_applies():
-    """16 or more channels on each side and 32 on one; 256 tiles in the batch or 4M multiply-adds
+    """16 or more channels on each side and 32 on one; 64 tiles in the batch or 4M multiply-adds
     per product; 3x3, stride 1, no dilation or groups; float32 or float64."""
     geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
     x = np.zeros((16, 64, 64, 64), np.float32)               # 16 x 256 tiles
     assert wino.applies(geo, x, 64) and wino.applies(geo, x.astype(np.float64), 16)
-    assert wino.applies(geo, x[:, :32, :16, :16], 64)        # 256 tiles
-    assert not wino.applies(geo, x[:4, :, :16, :16], 64)     # 64 tiles, 64 x 64 x 64 = 256K
+    assert wino.applies(geo, x[:, :32, :8, :8], 64)          # 64 tiles
+    assert not wino.applies(geo, x[:4, :, :8, :8], 64)       # 16 tiles, 64 x 64 x 16 = 64K
     assert wino.applies(geo, np.zeros((4, 256, 16, 16), np.float32), 256)  # 64 x 256 x 256 = 4M
     assert not wino.applies(geo, x[:, :16], 16)              # too narrow on both sides
     assert not wino.applies(geo, x[:, :8], 256)              # too narrow on one
