@@ -68,7 +68,7 @@ def backward(dy, xhat, scale, y=None):
     (dx, dweight, dbias) with dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat)).
 
     y: forward's output, where a ReLU followed the norm (relu=True); dy is then the ReLU's
-    output gradient, and the norm's is dy where y > 0, else 0."""
+    output gradient, and the norm's is 0 where y <= 0, else dy."""
     C = dy.shape[1]
     dy3 = np.ascontiguousarray(dy).reshape(dy.shape[0], C, -1)
     dx = np.empty_like(dy3)
@@ -82,10 +82,11 @@ def backward(dy, xhat, scale, y=None):
 
 @njit(inline="always")
 def _through_relu(dy, y, n, c, s):
-    """The norm's output gradient: dy itself, or after a ReLU (y given) dy where y > 0."""
+    """The norm's output gradient: dy itself, or after a ReLU (y given) 0 where y <= 0, else
+    dy (PyTorch's threshold_backward: a NaN y passes dy, an infinite dy where y <= 0 gives 0)."""
     if y is None:
         return dy[n, c, s]
-    return dy[n, c, s] if y[n, c, s] > 0 else 0 * dy[n, c, s]  # (0 * NaN is NaN, as dy * mask)
+    return 0.0 if y[n, c, s] <= 0 else dy[n, c, s]
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FAST)

@@ -42,16 +42,22 @@ def _forward(x, y, slope, leaky):
 
 
 def backward(dy, y, slope):
-    """dx = dy where y > 0, else slope * dy; y is forward's output."""
+    """dx = dy where y > 0, else slope * dy; y is forward's output. For ReLU (slope 0), as
+    PyTorch's threshold_backward: 0 where y <= 0, else dy (so a NaN y passes dy, and an infinite
+    dy where y <= 0 gives 0, not NaN)."""
     dy, y = _contiguous(dy), _contiguous(y)
     dx = np.empty_like(dy)
-    flat_dy, flat_y, flat_dx, slope = dy.reshape(-1), y.reshape(-1), dx.reshape(-1), dy.dtype.type(slope)
+    flat_dy, flat_y, flat_dx = dy.reshape(-1), y.reshape(-1), dx.reshape(-1)
+    leaky, slope = slope != 0, dy.dtype.type(slope)  # (leaky decided as in forward)
     cpu_team.run(lambda start, stop: _backward(flat_dy[start:stop], flat_y[start:stop],
-                                               flat_dx[start:stop], slope), dy.size, 3 * dy.size)
+                                               flat_dx[start:stop], slope, leaky), dy.size, 3 * dy.size)
     return dx
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _backward(dy, y, dx, slope):
+def _backward(dy, y, dx, slope, leaky):
     for i in prange(dy.size):
-        dx[i] = dy[i] if y[i] > 0 else dy[i] * slope
+        if leaky:
+            dx[i] = dy[i] if y[i] > 0 else dy[i] * slope
+        else:  # slope is a 0 of dy's type here
+            dx[i] = slope if y[i] <= 0 else dy[i]

@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 import tinypix
 import tinypix.nn as nn
 import tinypix.nn.functional as F
+from tinypix import kernels
 from tinypix.testing import gradcheck
 from tinypix.testing import strategies as tst
 
@@ -147,6 +148,32 @@ def test_batchnorm2d_forward_relu_is_relu_of_forward_and_matches_pytorch(trainin
     yt.backward(torch.tensor(dy))
     np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel_choice", ["", "reference"])
+def test_relu_gradients_select_as_pytorch_does(monkeypatch, kernel_choice):
+    """ReLU's backward (PyTorch's threshold_backward) is 0 where the output is <= 0, else dy: a
+    NaN output passes dy, and an infinite dy on a clipped output gives 0, not NaN. F.relu and
+    the fused F.batch_norm_relu (both kernel paths, training and evaluation) agree."""
+    monkeypatch.setenv(kernels.ENV_VAR, kernel_choice)
+    x = tinypix.tensor([-1.0, np.nan, 2.0], requires_grad=True)
+    F.relu(x).backward(tinypix.tensor([np.inf, 3.0, 4.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 3.0, 4.0])
+
+    x = tinypix.tensor([[-1.0], [np.nan], [2.0]], requires_grad=True)  # evaluation: y = x here
+    stats = tinypix.zeros(1), tinypix.ones(1)
+    F.batch_norm_relu(x, *stats, training=False, eps=0.0).backward(tinypix.tensor([[np.inf], [3.0], [4.0]]))
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0], [3.0], [4.0]])
+
+    x = tinypix.tensor(np.array([[1.0], [2.0], [4.0], [5.0]], np.float32), requires_grad=True)
+    y = F.batch_norm_relu(x, None, None, training=True)  # 1 and 2 fall below the mean: clipped
+    y.backward(tinypix.tensor(np.array([[np.inf], [np.inf], [1.0], [-1.0]], np.float32)))
+    assert (y.detach().numpy()[:2] == 0).all() and np.isfinite(x.grad.numpy()).all()
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor([[1.0], [2.0], [4.0], [5.0]], requires_grad=True)
+    torch.relu(torch.nn.functional.batch_norm(xt, None, None, training=True)).backward(
+        torch.tensor([[np.inf], [np.inf], [1.0], [-1.0]]))
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_batchnorm2d_without_running_stats_uses_batch_statistics_in_eval():

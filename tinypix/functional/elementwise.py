@@ -259,7 +259,11 @@ class Tanh(Function):
 
 
 class LeakyReLU(Function):
-    """max(x, 0) + slope * min(x, 0); slope 0 is ReLU. The gradient at 0 is taken as slope."""
+    """max(x, 0) + slope * min(x, 0); slope 0 is ReLU. The gradient at 0 is taken as slope.
+
+    As in PyTorch, leaky backward passes dy where x > 0 and slope * dy elsewhere; ReLU's
+    passes dy except where x <= 0 (a NaN x passes it), and selects 0 there rather than
+    multiplying (an infinite dy gives 0, not NaN)."""
 
     @staticmethod
     def forward(ctx, x, slope):
@@ -269,19 +273,22 @@ class LeakyReLU(Function):
             ctx.save_for_backward(y)
             return y
         xp = get_array_module(x)
-        positive = x > 0
-        ctx.save_for_backward(positive)
-        return xp.where(positive, x, x * x.dtype.type(slope)) if slope else xp.maximum(x, 0)
+        if slope:
+            positive = x > 0
+            ctx.save_for_backward(positive)
+            return xp.where(positive, x, x * x.dtype.type(slope))
+        ctx.save_for_backward(~(x <= 0))  # where the gradient passes
+        return xp.maximum(x, 0)
 
     @staticmethod
     def backward(ctx, dy):
         if ctx.fast is not None:  # saved: the output y, positive exactly where x is
             return ctx.fast.backward(dy, ctx.saved_tensors[0], ctx.slope), None
-        positive, = ctx.saved_tensors
+        passes, = ctx.saved_tensors
         xp = get_array_module(dy)
         if ctx.slope:
-            return xp.where(positive, dy, dy * dy.dtype.type(ctx.slope)), None
-        return dy * positive, None
+            return xp.where(passes, dy, dy * dy.dtype.type(ctx.slope)), None
+        return xp.where(passes, dy, dy.dtype.type(0)), None
 
 
 class Clamp(Function):

@@ -29,7 +29,7 @@ class BatchNorm(Function):
     The last two terms are the paths through the batch mean and variance. In evaluation the
     statistics are constants: dx = dy * weight * inv_std.
 
-    relu: the output is max(y, 0) instead, and backward first passes dy only where it is > 0.
+    relu: the output is max(y, 0) instead, and backward first sets dy to 0 where that is <= 0.
     """
 
     @staticmethod
@@ -77,8 +77,8 @@ class BatchNorm(Function):
             dx, dweight, dbias = fast.backward(dy, xhat, scale, y)
             return (dx, dweight if need_w else None, dbias if need_b else None,
                     None, None, None, None, None, None)
-        if y is not None:  # through the ReLU first
-            dy = dy * (y > 0)
+        if y is not None:  # through the ReLU first (0 where y <= 0, as in F.relu's backward)
+            dy = get_array_module(dy).where(y <= 0, dy.dtype.type(0), dy)
         dbias = dy.sum(axis=axes) if (need_b or (need_x and ctx.training)) else None
         dweight = (dy * xhat).sum(axis=axes) if (need_w or (need_x and ctx.training)) else None
         dx = None
