@@ -68,13 +68,15 @@ GG = np.kron(G, G)  # (36, 9)
 
 # Where Winograd beats im2col (measured on the layers of both U-Nets in benchmarks/unet.py,
 # RESULTS.md): with 16 or more channels on each side and 32 or more on one, its 36 products must
-# be big enough for OpenBLAS -- either 64 or more tiles in the batch, or at least
+# be big enough for OpenBLAS -- either MIN_TILES or more tiles in the batch, or at least
 # MIN_MULTIPLY_ADDS = input channels x output channels x tiles each. With 64 tiles (8x8 images,
 # batch 16) it ran 6-30% faster once cpu_team shared out the images (64 -> 128 channels:
-# 3.3 ms against 4.1 forward+backward; 128 -> 128: 6.2 against 7.7); with 16 tiles it lost
-# (128 -> 128 at 4x4: 4.4 against 3.3), and it did for 16 -> 16 channels; on bigger layers it
-# ran up to 40% faster (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36 ms against 51-55).
-MIN_CHANNELS, MIN_WIDER, MIN_TILES, MIN_MULTIPLY_ADDS = 16, 32, 64, 1 << 22
+# 3.3 ms against 4.1 forward+backward; 128 -> 128: 6.2 against 7.7), but it tied or lost
+# without a team, each product threaded by OpenBLAS; with 16 tiles it lost (128 -> 128 at 4x4:
+# 4.4 against 3.3), and it did for 16 -> 16 channels; on bigger layers it ran up to 40% faster
+# (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36 ms against 51-55).
+MIN_CHANNELS, MIN_WIDER, MIN_MULTIPLY_ADDS = 16, 32, 1 << 22
+MIN_TILES, MIN_TILES_ALONE = 64, 256  # with a team of threads (cpu_team.py), without one
 # Input-transform values per chunk of images: a few images at a time, for products wide enough
 # to run near OpenBLAS's full rate (2 MB chunks were slower, whole batches no faster).
 CHUNK_BYTES = 32 << 20
@@ -96,7 +98,8 @@ def applies(geo, a, out_channels):
     _, (th, tw) = tiles(a.shape[2:], geo.padding)
     batch_tiles = N * th * tw
     return (min(C, out_channels) >= MIN_CHANNELS and max(C, out_channels) >= MIN_WIDER
-            and (batch_tiles >= MIN_TILES or C * out_channels * batch_tiles >= MIN_MULTIPLY_ADDS)
+            and (batch_tiles >= (MIN_TILES if cpu_team.size() > 1 else MIN_TILES_ALONE)
+                 or C * out_channels * batch_tiles >= MIN_MULTIPLY_ADDS)
             and a.dtype in (np.float32, np.float64))
 
 

@@ -13,7 +13,7 @@ import tinypix
 import tinypix.functional as F
 from tinypix import kernels
 from tinypix.functional import conv
-from tinypix.kernels import cpu_conv, cpu_winograd as wino
+from tinypix.kernels import cpu_conv, cpu_team, cpu_winograd as wino
 from tinypix.testing import gradcheck
 
 seeds = st.integers(0, 2**32 - 1)
@@ -123,12 +123,16 @@ def test_cpu_conv_routes_through_winograd(dtype, layer, seed, share):
 
 
 def test_where_it_applies():
-    """16 or more channels on each side and 32 on one; 64 tiles in the batch or 4M multiply-adds
-    per product; 3x3, stride 1, no dilation or groups; float32 or float64."""
+    """16 or more channels on each side and 32 on one; 64 tiles in the batch (256 without a
+    team of threads) or 4M multiply-adds per product; 3x3, stride 1, no dilation or groups;
+    float32 or float64."""
     geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
     x = np.zeros((16, 64, 64, 64), np.float32)               # 16 x 256 tiles
     assert wino.applies(geo, x, 64) and wino.applies(geo, x.astype(np.float64), 16)
-    assert wino.applies(geo, x[:, :32, :8, :8], 64)          # 64 tiles
+    with pytest.MonkeyPatch.context() as m:
+        for team, applies in ((2, True), (1, False)):        # 64 tiles: with a team of threads
+            m.setattr(cpu_team, "size", lambda: team)
+            assert wino.applies(geo, x[:, :32, :8, :8], 64) == applies
     assert not wino.applies(geo, x[:4, :, :8, :8], 64)       # 16 tiles, 64 x 64 x 16 = 64K
     assert wino.applies(geo, np.zeros((4, 256, 16, 16), np.float32), 256)  # 64 x 256 x 256 = 4M
     assert not wino.applies(geo, x[:, :16], 16)              # too narrow on both sides
