@@ -121,10 +121,11 @@ class _Team:
         try:
             for k, (inbox, piece) in enumerate(zip(self.inboxes, pieces[1:])):
                 inbox.put((fn, piece, call, done))
-                self.bells[k, 0] += 1
+                self.bells[k, 0] += 1  # (two callers at once may lose a ring: a wait on the queue)
             results = [_outcome(fn, *pieces[0])] + [None] * helpers
             # watch for the helpers' marks; they set theirs with the GIL let go
-            _watch(self.finished[:helpers], call, int(self.watch_loops * AWAKE_SECONDS / WATCH_SECONDS))
+            _watch(self.finished[:helpers], call,
+                   int(self.watch_loops * AWAKE_SECONDS / WATCH_SECONDS / helpers))  # (a loop reads each)
             for _ in pieces[1:]:  # every share ends before anything is raised
                 k, ok, value = done.get()
                 results[k] = (ok, value)

@@ -147,10 +147,8 @@ def test_watch_sees_a_flag_set_by_another_thread_and_gives_up_when_none_is():
     assert cpu_team._watch(flags, 1, 1)
     flags[1, 0] = 9
     late = threading.Timer(0.05, lambda: flags.__setitem__((0, 0), 5))
-    late.start()
-    start = time.perf_counter()  # a read in the loop that is not done again would never see it
-    assert cpu_team._watch(flags, 5, 1 << 62)
-    assert time.perf_counter() - start < 10
+    late.start()  # a read in the loop that is not done again would never see it: about 10 s of loops
+    assert cpu_team._watch(flags, 5, int(10 * cpu_team._loops_per_second()))
     late.join()
 
 
@@ -158,7 +156,11 @@ def test_a_helper_that_misses_its_bell_still_runs_its_share(team_of):
     _need_a_team(team_of(2))
     team = cpu_team._team[1]
     team.bells[0, 0] -= 1  # as if a ring were lost: the helper finds its share in its inbox
-    assert cpu_team.run(lambda a, b: b - a, 4, work=4) == [2, 2]
+    result = []
+    caller = threading.Thread(target=lambda: result.append(cpu_team.run(lambda a, b: b - a, 4, work=4)))
+    caller.start()
+    caller.join(10)
+    assert result == [[2, 2]]
 
 
 def test_an_error_in_any_share_is_raised_after_all_shares_end(team_of):
