@@ -215,7 +215,9 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     parts = cpu_team.run(share, a.shape[0], work)
     if d is None:
         return y, None
-    total = sum(parts[1:], parts[0])
+    total = parts[0]  # each share's own array: summed in place
+    for part in parts[1:]:
+        total += part
     return y, cpu_winograd.weight_adjoint(total, w_shape) if winograd else total
 
 

