@@ -27,6 +27,8 @@ Arrays in, arrays out, NumPy only; ``geo`` is functional/conv.py's Geometry (ker
 stride, padding, dilation, groups as ints and (h, w) pairs). Tests hold these functions equal
 to the readable path on drawn geometries.
 """
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -211,7 +213,7 @@ def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
     def share(start, stop):
         return multiply(a[start:stop], None if d is None else d[start:stop],
                         None if y is None else y[start:stop])
-    work = a.size * int(np.prod(geo.kernel_size)) + (0 if y is None else y.size)  # cols and y
+    work = a.size * math.prod(geo.kernel_size) + (0 if y is None else y.size)  # cols and y
     parts = cpu_team.run(share, a.shape[0], work)
     if d is None:
         return y, None
@@ -250,7 +252,7 @@ def _im2col_and_multiply(a, geo, w, d, w_shape, y):
     if d is None:
         return None
     if dw_t is None:  # an empty batch
-        dw_t = np.zeros((G, int(np.prod(w_shape[1:])), w_shape[0] // G), a.dtype)
+        dw_t = np.zeros((G, math.prod(w_shape[1:]), w_shape[0] // G), a.dtype)
     return dw_t.swapaxes(1, 2).reshape(w_shape)
 
 
