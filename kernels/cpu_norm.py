@@ -5,8 +5,8 @@ reads or writes the whole activation once more: the mean, x - mean, its square, 
 the scaling, the weight, the bias -- about ten passes over an array of tens of MB in a U-Net.
 Here each channel is one loop body that reads x three times (mean, variance, output) and writes
 xhat and y; backward reads dy and xhat twice and writes dx. Sums are accumulated in float64.
-A ReLU after the norm (``relu=True``) costs nothing more: forward clips y in the same loop, and
-backward reads y where it would have read a ReLU's dy.
+A ReLU after the norm (``relu=True``) costs no pass of its own: forward clips y in its last loop,
+and backward zeroes dy where y <= 0 as its two loops read it.
 
 Arrays in, arrays out, with x viewed as (N, C, S), S the product of the spatial sizes. Tests hold
 these equal to the readable path.
