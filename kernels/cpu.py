@@ -1,36 +1,22 @@
-"""Fast CPU kernels: Numba-compiled loops, parallel over the (n, c) planes (see THREADS_ENV).
+"""The CPU engine's loops: im2col, col2im, pooling, unpooling and bilinear resizing, in Numba.
 
 Same functions, arguments and results as ``reference.py``, which is the specification these are
 tested against. Each public function is a thin Python wrapper: it works out the output geometry
-(with reference's helpers), allocates the result and calls one compiled kernel that fills it.
+(with reference's helpers), allocates the result and has the team (``cpu_team.py``) run one
+compiled loop over its share of the (n, c) planes or images.
 
-Compilation happens on first use, once per dtype (float32, float64), and is cached on disk
-(``cache=True``), so only the first run pays for it. To keep that cost low there are few kernels,
-every geometry argument is a plain int, and arrays are made C-contiguous first (Numba compiles
-a separate version for every memory layout it is handed).
+The loops are compiled with ``nogil=True`` (the team's threads run them at once) and without
+Numba's parallel loops (the team is the parallelism). Compilation happens on first use, once per
+dtype (float32, float64), and is cached on disk (``cache=True``), so only the first run pays for
+it. To keep that cost low there are few loops, every geometry argument is a plain int, and arrays
+are made C-contiguous first (Numba compiles a separate version for every memory layout).
 """
-import os
-
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import cpu_team
 from .reference import _pool_window_starts, bilinear_source_index, conv_output_size
-
-# How many threads the parallel loops below use (on the thread that imported this module).
-# One by default: after every matrix product, NumPy's OpenBLAS keeps its worker threads spinning
-# for tens of milliseconds, and a parallel kernel that runs then fights them for the cores.
-# Measured on 2 cores, col2im right after a product: 32 ms on 2 threads, 6 ms on one (1.2 ms
-# on 2 idle threads); a U-Net training step runs about 1.5x faster on one. tinypix/_blas.py
-# now makes those workers sleep at once, and one thread still wins: the U-Net steps of
-# benchmarks/unet.py took 202 and 1045 ms on one thread, 268 and 1160 ms on two. Where no matrix
-# products run in between, or with many cores, set TINYPIX_NUMBA_THREADS (e.g. to the core count).
-# With cpu_team.py's team (the default on more than one core) every call is cut into one share
-# per core anyway; this count then only matters for calls too small to share out.
-THREADS_ENV = "TINYPIX_NUMBA_THREADS"
-numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, int(os.environ.get(THREADS_ENV, "1"))))
-
+from .registry import is_float, register
 
 def _ints(*pairs):
     """Flatten (h, w) pairs into Python ints, so every call hits the same compiled signature."""
@@ -48,12 +34,12 @@ def _inside(n_out, n_in, stride, offset):
     return lo, hi
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _im2col(x, cols, sh, sw, ph, pw, dh, dw):
     """x: (N, C, H, W) -> cols: (N, C, kh, kw, OH, OW), filled in place."""
     N, C, H, W = x.shape
     kh, kw, OH, OW = cols.shape[2:]
-    for p in prange(N * C):  # each (n, c) plane owns its own rows of cols: no write conflicts
+    for p in range(N * C):
         n, c = p // C, p % C
         for i in range(kh):
             for j in range(kw):
@@ -72,12 +58,12 @@ def _im2col(x, cols, sh, sw, ph, pw, dh, dw):
                         row[ow] = src[w0 + (ow - lo) * sw]
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _col2im(cols, x, sh, sw, ph, pw, dh, dw):
     """cols: (N, C, kh, kw, OH, OW) added into x: (N, C, H, W), which must start at zero."""
     N, C, H, W = x.shape
     kh, kw, OH, OW = cols.shape[2:]
-    for p in prange(N * C):  # a plane of x only receives from its own rows: no races
+    for p in range(N * C):
         n, c = p // C, p % C
         for i in range(kh):
             for j in range(kw):
@@ -92,7 +78,7 @@ def _col2im(cols, x, sh, sw, ph, pw, dh, dw):
                             dst[w0 + (ow - lo) * sw] += row[ow]
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _max_pool2d(x, y, indices, first_h, first_w, kh, kw, sh, sw, ph, pw, dh, dw):
     """x: (N, C, H, W) -> y, indices: (N, C, OH, OW), filled in place.
 
@@ -101,7 +87,7 @@ def _max_pool2d(x, y, indices, first_h, first_w, kh, kw, sh, sw, ph, pw, dh, dw)
     """
     N, C, H, W = x.shape
     OH, OW = y.shape[2:]
-    for p in prange(N * C):
+    for p in range(N * C):
         n, c = p // C, p % C
         for oh in range(OH):
             h_end = min(oh * sh - ph + (kh - 1) * dh + 1, H)
@@ -119,7 +105,7 @@ def _max_pool2d(x, y, indices, first_h, first_w, kh, kw, sh, sw, ph, pw, dh, dw)
                 indices[n, c, oh, ow] = arg
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _scatter_planes(src, indices, out, accumulate):
     """out[p, indices[p, m]] (+)= src[p, m] for src, indices: (P, M), out: (P, K).
 
@@ -127,7 +113,7 @@ def _scatter_planes(src, indices, out, accumulate):
     max_unpool2d (assign: the last write wins, as in PyTorch's loop).
     """
     P, M = src.shape
-    for p in prange(P):  # repeated indices stay inside one plane, so one thread handles them
+    for p in range(P):
         for m in range(M):
             if accumulate:
                 out[p, indices[p, m]] += src[p, m]
@@ -135,22 +121,22 @@ def _scatter_planes(src, indices, out, accumulate):
                 out[p, indices[p, m]] = src[p, m]
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _gather_planes(src, indices, out):
     """out[p, m] = src[p, indices[p, m]] for src: (P, K), indices, out: (P, M)."""
     P, M = out.shape
-    for p in prange(P):
+    for p in range(P):
         for m in range(M):
             out[p, m] = src[p, indices[p, m]]
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _bilinear(x, y, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
     """x: (N, C, H, W) -> y: (N, C, OH, OW). Output row oh blends input rows h0[oh], h1[oh]
     with weights lh0[oh], lh1[oh]; columns likewise with w0, w1, lw0, lw1."""
     N, C = x.shape[:2]
     OH, OW = y.shape[2:]
-    for p in prange(N * C):
+    for p in range(N * C):
         n, c = p // C, p % C
         for oh in range(OH):
             for ow in range(OW):
@@ -159,13 +145,13 @@ def _bilinear(x, y, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
                 y[n, c, oh, ow] = lh0[oh] * top + lh1[oh] * bottom
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _bilinear_backward(dy, dx, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
     """dy: (N, C, OH, OW) added into dx: (N, C, H, W), which must start at zero; the transpose
     of _bilinear, each output sending its gradient back to its four sources."""
     N, C = dy.shape[:2]
     OH, OW = dy.shape[2:]
-    for p in prange(N * C):  # sources repeat only within a plane: one thread per plane
+    for p in range(N * C):
         n, c = p // C, p % C
         for oh in range(OH):
             for ow in range(OW):
@@ -178,13 +164,16 @@ def _bilinear_backward(dy, dx, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
 
 def _shared(kernel, split, *rest):
     """kernel(*(a[start:stop] for a in split), *rest) for each of the team's shares of the first
-    axis (images, or (n, c) planes), at once (cpu_team.py). Slices along the first axis of a
-    C-contiguous array stay C-contiguous, so every share runs the same compiled kernel."""
+    axis (images, or (n, c) planes), at once (cpu_team.py). Every loop above writes only to the
+    images or planes it reads from (repeated indices stay inside one plane), so shares never
+    write to the same place. Slices along the first axis of a C-contiguous array stay
+    C-contiguous, so every share runs the same compiled loop."""
     def share(start, stop):
         kernel(*(a[start:stop] for a in split), *rest)
     cpu_team.run(share, split[0].shape[0], sum(a.size for a in split))
 
 
+@register("im2col", "cpu", "Numba loop, shares of planes", applies=is_float)
 def im2col(x, kernel_size, stride, padding, dilation):
     """x: (N, C, H, W) -> cols: (N, C*kh*kw, OH*OW); see reference.im2col."""
     kh, kw, sh, sw, ph, pw, dh, dw = _ints(kernel_size, stride, padding, dilation)
@@ -195,6 +184,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
     return cols.reshape(N, C * kh * kw, OH * OW)
 
 
+@register("col2im", "cpu", "Numba loop, shares of planes", applies=is_float)
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     """cols: (N, C*kh*kw, OH*OW) -> x: (N, C, H, W); see reference.col2im."""
     kh, kw, sh, sw, ph, pw, dh, dw = _ints(kernel_size, stride, padding, dilation)
@@ -216,6 +206,7 @@ def col2im_into(cols, x, kernel_size, stride, padding, dilation):
     _shared(_col2im, (cols, x), sh, sw, ph, pw, dh, dw)
 
 
+@register("max_pool2d", "cpu", "Numba loop, shares of planes", applies=is_float)
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     """x: (N, C, H, W) -> y, indices: (N, C, OH, OW); see reference.max_pool2d."""
     kh, kw, sh, sw, ph, pw, dh, dw = _ints(kernel_size, stride, padding, dilation)
@@ -238,6 +229,7 @@ def _planes(a, index):
             np.ascontiguousarray(index, dtype=np.int64).reshape(P, -1))
 
 
+@register("max_pool2d_backward", "cpu", "Numba loop, shares of planes", applies=is_float)
 def max_pool2d_backward(dy, indices, x_shape):
     """dy, indices: (N, C, OH, OW) -> dx: (N, C, H, W); see reference.max_pool2d_backward."""
     N, C, H, W = x_shape
@@ -246,6 +238,7 @@ def max_pool2d_backward(dy, indices, x_shape):
     return dx.reshape(x_shape)
 
 
+@register("max_unpool2d", "cpu", "Numba loop, shares of planes", applies=is_float)
 def max_unpool2d(x, indices, output_hw):
     """x, indices: (N, C, H, W) -> y: (N, C, OH, OW); see reference.max_unpool2d."""
     N, C = x.shape[:2]
@@ -255,6 +248,7 @@ def max_unpool2d(x, indices, output_hw):
     return y.reshape(N, C, OH, OW)
 
 
+@register("max_unpool2d_backward", "cpu", "Numba loop, shares of planes", applies=is_float)
 def max_unpool2d_backward(dy, indices):
     """dy: (N, C, OH, OW), indices: (N, C, H, W) -> dx: (N, C, H, W); see reference."""
     src, index = _planes(dy, indices)
@@ -269,6 +263,7 @@ def _axis(in_size, out_size, align_corners, scale, dtype):
     return i0, i1, (1.0 - lam).astype(dtype), lam.astype(dtype)
 
 
+@register("bilinear_interpolate", "cpu", "Numba loop, shares of planes", applies=is_float)
 def bilinear_interpolate(x, out_hw, align_corners, scale_hw=(None, None)):
     """x: (N, C, H, W) -> y: (N, C, OH, OW); see reference.bilinear_interpolate."""
     N, C, H, W = x.shape
@@ -280,6 +275,7 @@ def bilinear_interpolate(x, out_hw, align_corners, scale_hw=(None, None)):
     return y
 
 
+@register("bilinear_interpolate_backward", "cpu", "Numba loop, shares of planes", applies=is_float)
 def bilinear_interpolate_backward(dy, in_hw, align_corners, scale_hw=(None, None)):
     """dy: (N, C, OH, OW) -> dx: (N, C, H, W); see reference.bilinear_interpolate_backward."""
     N, C, OH, OW = dy.shape

@@ -1,52 +1,122 @@
-"""Convolution on the CPU, a few images at a time: the same products as the readable path, less memory traffic.
+"""Convolution on the CPU by im2col, a few images at a time: the readable path's products, with less memory traffic.
 
 The readable path (``tinypix/functional/conv.py``) unfolds the whole batch with im2col and then
 multiplies. For a 16x64x64x64 batch and a 3x3 kernel those columns take 151 MB: writing them
 out and reading them back costs as much time as the arithmetic. Here the same matrix products
 run on a chunk of images whose columns fit in the processor's cache (about ``CHUNK_BYTES``),
 unfolded into one buffer that every chunk reuses, with each product writing straight into its
-slice of the result. More savings:
+slice of the result. Also:
 
   - nothing of the columns' size is kept for backward: the weight gradient unfolds x again,
     which costs less than storing the columns and reading them back;
-  - at stride 1 each product can unfold either of its two images (below), so it unfolds the one
-    with fewer channels; the input gradient then needs no scatter-add when dy has fewer;
-  - where backward's two products both unfold dy (``conv2d_grads``, ``conv_transpose2d_grads``),
-    one unfold per chunk serves both;
+  - at stride 1 each product can unfold either of its two images (see ``flip_geometry``), so it
+    unfolds the one with fewer channels; the input gradient then needs no scatter-add when dy
+    has fewer;
+  - where both gradients of conv2d unfold dy (``conv2d_backward``), and in
+    ``conv_transpose2d_backward``, one unfold per chunk serves both products;
   - unfolding is one strided copy per chunk (``_windows``), with no bounds tests at all: the
     chunk is copied into a zero-bordered buffer first;
-  - big 3x3 stride-1 products (``cpu_winograd.applies``) take Winograd's route instead
-    (``cpu_winograd.py``): an input transform in place of the unfold, and 4x fewer
-    multiplications. The routes below then prefer the flipped side, which needs no scatter-add;
-  - windows that tile the image (kernel == stride, no padding: 2x2 stride-2 up-sampling, 1x1)
-    take ``cpu_patches.py``: unfolding is then a reordering, with no padded buffer and no adds;
-  - every core works at once, on its own images (``cpu_team.py``), rather than every core on
-    a sliver of each narrow product.
+  - the team's threads (``cpu_team.py``) take a share of the images each.
 
-Arrays in, arrays out, NumPy only; ``geo`` is functional/conv.py's Geometry (kernel_size,
-stride, padding, dilation, groups as ints and (h, w) pairs). Tests hold these functions equal
-to the readable path on drawn geometries.
+This module's implementations are asked after cpu_patches' and cpu_winograd's (registry.ENGINES)
+and take every float32 and float64 convolution those leave. ``geo`` is functional/conv.py's
+Geometry (kernel_size, stride, padding, dilation as (h, w) pairs, groups).
 """
 import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import cpu, cpu_patches, cpu_team, cpu_winograd
+from . import cpu, cpu_patches, cpu_team
 from .reference import conv_output_size
+from .registry import is_float, register
 
 CHUNK_BYTES = 4 << 20  # columns per chunk: well inside the L2+L3 cache of a laptop or server core
-MIN_COLUMNS = 1024     # but no narrower products: 4x256x16x16 ran 8% faster 4 images at a time;
-                       # images this wide get products of their own (no copies of y and dy:
-                       # 8x3x128x128 -> 32 9.9 ms against 11.2, interleaved calls)
-WINOGRAD_SHARE = 4     # fewer images per team thread: Winograd shares out its passes instead
+MIN_COLUMNS = 1024     # no narrower products (images this wide get products of their own,
+                       # which need no copies of y and dy)
+HOW = "im2col a cache-sized chunk of images at a time"
 
 
-def _out_hw(hw, geo):
+def out_hw(hw, geo):
+    """The output grid (OH, OW) of a convolution with geometry ``geo`` on an (H, W) input."""
     return tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in
                  zip(hw, geo.kernel_size, geo.stride, geo.padding, geo.dilation))
 
 
+def flip_geometry(geo):
+    """At stride 1, the geometry of the same product seen from the other side (padding
+    d*(k-1) - p), or None where that does not exist.
+
+    conv2d(x, w) is then also conv2d's backward-data of x with the flipped, transposed kernel
+    (``flipped_transposed``), and the other way round. Unfolding copies (channels * kh * kw) rows
+    per pixel, so each product can pick the side with fewer channels."""
+    pad = tuple(d * (k - 1) - p for k, p, d in zip(geo.kernel_size, geo.padding, geo.dilation))
+    return geo._replace(padding=pad) if geo.stride == (1, 1) and min(pad) >= 0 else None
+
+
+def flipped_transposed(w, groups):
+    """w (F, C/G, kh, kw) -> (C, F/G, kh, kw): each filter turned 180 degrees, input and output
+    channels swapped within each group. Applying it twice gives w back."""
+    F, Cg, kh, kw = w.shape
+    wg = w.reshape(groups, F // groups, Cg, kh, kw)[:, :, :, ::-1, ::-1]
+    return np.ascontiguousarray(wg.swapaxes(1, 2)).reshape(groups * Cg, F // groups, kh, kw)
+
+
+# -- the ops ----------------------------------------------------------------------------------
+@register("conv2d", "cpu", HOW, applies=is_float)
+def conv2d(x, w, geo):
+    """x (N, C, H, W), w (F, C/G, kh, kw) -> y (N, F, OH, OW)."""
+    flip = flip_geometry(geo)
+    if flip is not None and w.shape[0] < x.shape[1]:
+        out_shape = (x.shape[0], w.shape[0]) + out_hw(x.shape[2:], geo)
+        return scatter(x, flipped_transposed(w, geo.groups), flip, out_shape)
+    return gather(x, geo, w=w)[0]
+
+
+@register("conv2d_backward_data", "cpu", HOW, applies=is_float)
+def conv2d_backward_data(dy, w, geo, x_shape):
+    """dy (N, F, OH, OW), w (F, C/G, kh, kw) -> dx of shape x_shape (N, C, H, W)."""
+    flip = flip_geometry(geo)
+    if flip is not None and w.shape[0] <= x_shape[1]:
+        return gather(dy, flip, w=flipped_transposed(w, geo.groups))[0]
+    return scatter(dy, w, geo, x_shape)
+
+
+@register("conv2d_backward_weight", "cpu", HOW, applies=is_float)
+def conv2d_backward_weight(dy, x, w_shape, geo):
+    """dy (N, F, OH, OW), x (N, C, H, W) -> dw (F, C/G, kh, kw)."""
+    flip = flip_geometry(geo)
+    if flip is not None and w_shape[0] < x.shape[1]:
+        flipped_shape = (x.shape[1], w_shape[0] // geo.groups) + tuple(w_shape[2:])
+        return flipped_transposed(gather(dy, flip, d=x, w_shape=flipped_shape)[1], geo.groups)
+    return np.ascontiguousarray(gather(x, geo, d=dy, w_shape=w_shape)[1])
+
+
+@register("conv2d_backward", "cpu", HOW, applies=is_float)
+def conv2d_backward(dy, x, w, geo):
+    """conv2d's (dx, dw). Where both products unfold dy (stride 1, dy with no more channels than
+    x), one unfold per chunk serves both."""
+    flip = flip_geometry(geo)
+    if flip is None or w.shape[0] > x.shape[1]:
+        return conv2d_backward_data(dy, w, geo, x.shape), conv2d_backward_weight(dy, x, w.shape, geo)
+    w_flip = flipped_transposed(w, geo.groups)
+    dx, dw_flip = gather(dy, flip, w=w_flip, d=x, w_shape=w_flip.shape)
+    return dx, flipped_transposed(dw_flip, geo.groups)
+
+
+@register("conv_transpose2d_backward", "cpu", HOW, applies=is_float)
+def conv_transpose2d_backward(dy, x, w, geo):
+    """conv_transpose2d's (dx, dw) = (conv2d of dy, conv2d's weight gradient with x as the output
+    gradient): both unfold dy, one unfold per chunk, unless x has fewer channels (then neither
+    does)."""
+    flip = flip_geometry(geo)
+    if flip is not None and w.shape[0] < dy.shape[1]:
+        return conv2d(dy, w, geo), conv2d_backward_weight(x, dy, w.shape, geo)
+    dx, dw = gather(dy, geo, w=w, d=x, w_shape=w.shape)
+    return dx, np.ascontiguousarray(dw)
+
+
+# -- the two routes ---------------------------------------------------------------------------
 def _images_per_chunk(N, rows, L, dtype):
     """How many images' columns (rows x L each) fit in CHUNK_BYTES, or make MIN_COLUMNS columns
     if that is more; at least one, at most N."""
@@ -54,7 +124,7 @@ def _images_per_chunk(N, rows, L, dtype):
     return max(1, min(N, max(fit, -(-MIN_COLUMNS // L))))
 
 
-def _windows(xpad, geo, out_hw):
+def _windows(xpad, geo, hw):
     """im2col as a view: xpad (n, C, Hp, Wp) -> (n, C, kh, kw, OH, OW), no copy.
 
     Entry [n, c, i, j, oh, ow] is xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]: the tap (i, j) of the
@@ -62,7 +132,7 @@ def _windows(xpad, geo, out_hw):
     """
     s = xpad.strides
     (kh, kw), (sh, sw), (dh, dw) = geo.kernel_size, geo.stride, geo.dilation
-    return as_strided(xpad, xpad.shape[:2] + (kh, kw) + tuple(out_hw),
+    return as_strided(xpad, xpad.shape[:2] + (kh, kw) + tuple(hw),
                       (s[0], s[1], s[2] * dh, s[3] * dw, s[2] * sh, s[3] * sw), writeable=False)
 
 
@@ -78,7 +148,7 @@ class _Unfolder:
     def __init__(self, x, geo):
         N, C, H, W = x.shape
         (kh, kw), (ph, pw) = geo.kernel_size, geo.padding
-        self.x, self.geo, self.out_hw = x, geo, _out_hw((H, W), geo)
+        self.x, self.geo, self.out_hw = x, geo, out_hw((H, W), geo)
         rows, L = C * kh * kw, self.out_hw[0] * self.out_hw[1]
         self.size = _images_per_chunk(N, rows, L, x.dtype)
         self.pad = np.zeros((self.size, C, H + 2 * ph, W + 2 * pw), x.dtype)  # borders stay 0
@@ -95,137 +165,31 @@ class _Unfolder:
             yield start, start + n, cols.reshape(G, -1, cols.shape[-1])
 
 
-def _side_by_side(a, groups):
-    """(n, G*r, OH, OW) -> (G, r, n*OH*OW): the chunk's images side by side, per group (a copy
-    unless n == 1)."""
-    cols = cpu_patches.side_by_side(a)
-    return cols.reshape(groups, a.shape[1] // groups, cols.shape[1])
+def gather(a, geo, w=None, d=None, w_shape=None):
+    """The products that unfold a (N, C, H, W), one unfold per chunk for both:
+    y = W @ im2col(a) per group if w (F, C/G, kh, kw) is given, and
+    dw = sum over images of d_n @ im2col(a_n)^T, of shape w_shape, if d (N, F, OH, OW) is given.
+    Returns (y, dw), None for a product not asked for; dw may be a view of a transposed sum
+    (callers copy it once, in the layout they need).
 
-
-def _flip_geometry(geo):
-    """At stride 1, the geometry of the same product seen from the other side (padding
-    d*(k-1) - p; see backward_data), or None where that does not exist."""
-    pad = tuple(d * (k - 1) - p for k, p, d in zip(geo.kernel_size, geo.padding, geo.dilation))
-    return geo._replace(padding=pad) if geo.stride == (1, 1) and min(pad) >= 0 else None
-
-
-def _flipped_transposed(w, groups):
-    """w (F, C/G, kh, kw) -> (C, F/G, kh, kw): each filter turned 180 degrees, input and output
-    channels swapped within each group. Applying it twice gives w back."""
-    F, Cg, kh, kw = w.shape
-    wg = w.reshape(groups, F // groups, Cg, kh, kw)[:, :, :, ::-1, ::-1]
-    return np.ascontiguousarray(wg.swapaxes(1, 2)).reshape(groups * Cg, F // groups, kh, kw)
-
-
-# At stride 1 each product below can unfold either of its two images: conv2d(x, w) is also
-# conv2d's backward-data of x with the flipped, transposed kernel (and the other way round).
-# Unfolding copies (channels * kh * kw) rows per pixel, so each picks the side with fewer channels.
-
-def forward(x, w, geo):
-    """conv2d without bias: x (N, C, H, W), w (F, C/G, kh, kw) -> y (N, F, OH, OW)."""
-    if cpu_patches.applies(geo):
-        return cpu_patches.unfold_and_multiply(x, geo, w=w)[0]
-    flip = _flip_geometry(geo)
-    if flip is not None and w.shape[0] < x.shape[1] and not cpu_winograd.applies(geo, x, w.shape[0]):
-        out_shape = (x.shape[0], w.shape[0]) + _out_hw(x.shape[2:], geo)
-        return _scatter(x, _flipped_transposed(w, geo.groups), flip, out_shape)
-    return _gather(x, w, geo)
-
-
-def backward_data(dy, w, geo, x_shape):
-    """conv2d's input gradient: dy (N, F, OH, OW), w (F, C/G, kh, kw) -> dx of shape x_shape."""
-    if cpu_patches.applies(geo):
-        return cpu_patches.scatter(dy, w, geo, x_shape)
-    flip = _flip_geometry(geo)
-    if flip is not None and (w.shape[0] <= x_shape[1] or cpu_winograd.applies(flip, dy, x_shape[1])):
-        return _gather(dy, _flipped_transposed(w, geo.groups), flip)
-    return _scatter(dy, w, geo, x_shape)
-
-
-def weight_grad(dy, x, w_shape, geo):
-    """conv2d's weight gradient: dy (N, F, OH, OW), x (N, C, H, W) -> dw (F, C/G, kh, kw)."""
-    if cpu_patches.applies(geo):
-        return cpu_patches.unfold_and_multiply(x, geo, d=dy, w_shape=w_shape)[1]
-    flip = _flip_geometry(geo)
-    if flip is not None and w_shape[0] < x.shape[1]:
-        flipped_shape = (x.shape[1], w_shape[0] // geo.groups) + tuple(w_shape[2:])
-        return _flipped_transposed(_weight_grad_gather(x, dy, flipped_shape, flip), geo.groups)
-    return np.ascontiguousarray(_weight_grad_gather(dy, x, w_shape, geo))
-
-
-def conv2d_grads(dy, x, w, geo):
-    """conv2d's (dx, dw) together. Where both products unfold dy (stride 1, dy with no more
-    channels than x), one unfold per chunk serves both."""
-    flip = _flip_geometry(geo)
-    if (flip is None or cpu_patches.applies(geo)
-            or (w.shape[0] > x.shape[1] and not cpu_winograd.applies(flip, dy, x.shape[1]))):
-        return backward_data(dy, w, geo, x.shape), weight_grad(dy, x, w.shape, geo)
-    w_flip = _flipped_transposed(w, geo.groups)
-    dx, dw_flip = _unfold_and_multiply(dy, flip, w=w_flip, d=x, w_shape=w_flip.shape)
-    return dx, _flipped_transposed(dw_flip, geo.groups)
-
-
-def conv_transpose2d_grads(dy, x, w, geo):
-    """conv_transpose2d's (dx, dw) = (conv2d's forward of dy, conv2d's weight gradient with x
-    as the output gradient): both unfold dy unless x has fewer channels (then neither does)."""
-    if cpu_patches.applies(geo):
-        return cpu_patches.unfold_and_multiply(dy, geo, w=w, d=x, w_shape=w.shape)
-    flip = _flip_geometry(geo)
-    if flip is not None and w.shape[0] < dy.shape[1] and not cpu_winograd.applies(geo, dy, w.shape[0]):
-        return forward(dy, w, geo), weight_grad(x, dy, w.shape, geo)
-    dx, dw = _unfold_and_multiply(dy, geo, w=w, d=x, w_shape=w.shape)
-    return dx, np.ascontiguousarray(dw)
-
-
-def _gather(x, w, geo):
-    """y = W @ im2col(x) per group, a chunk of images at a time."""
-    return _unfold_and_multiply(x, geo, w=w)[0]
-
-
-def _weight_grad_gather(dy, x, w_shape, geo):
-    """dw = sum over images of dy_n @ im2col(x_n)^T per group (a view, maybe not contiguous)."""
-    return _unfold_and_multiply(x, geo, d=dy, w_shape=w_shape)[1]
-
-
-def _unfold_and_multiply(a, geo, w=None, d=None, w_shape=None):
-    """One unfold of a per chunk, for one or both products that read it:
-    y = W @ im2col(a) if w (F, C/G, kh, kw) is given, and dw = sum_n d_n @ im2col(a_n)^T, of
-    shape w_shape, if d is given. Returns (y, dw), None for a product not asked for; dw may be
-    a view of a transposed sum (callers copy it once, in the layout they need).
-
-    Each of the team's threads (cpu_team.py) takes a share of the images, writes its part of y
-    in place and returns its part of dw (for Winograd, of dw's transform dU); the parts are
-    summed here."""
+    Each of the team's threads takes a share of the images, writes its part of y in place and
+    returns its part of dw; the parts are added up."""
     F = w.shape[0] if w is not None else w_shape[0]
-    y = None if w is None else np.empty((a.shape[0], F) + _out_hw(a.shape[2:], geo), a.dtype)
-    winograd = cpu_winograd.applies(geo, a, F)  # decided for the whole batch, for every share
-    if winograd and a.shape[0] < WINOGRAD_SHARE * cpu_team.size():  # share out its passes instead
-        return y, cpu_winograd.unfold_and_multiply(a, geo.padding, w, d, w_shape, y)[1]
-    if winograd:  # the weights are transformed once, the shares' summed dU transformed back once
-        U = None if w is None else cpu_winograd.weight_transform(w)
-
-        def multiply(a, d, y):
-            return cpu_winograd.transformed_products(a, geo.padding, U, d, F, y)[1]
-    else:
-        def multiply(a, d, y):
-            return _im2col_and_multiply(a, geo, w, d, w_shape, y)
+    y = None if w is None else np.empty((a.shape[0], F) + out_hw(a.shape[2:], geo), a.dtype)
 
     def share(start, stop):
-        return multiply(a[start:stop], None if d is None else d[start:stop],
-                        None if y is None else y[start:stop])
+        return _gather_share(a[start:stop], geo, w, None if d is None else d[start:stop],
+                             w_shape, None if y is None else y[start:stop])
     work = a.size * math.prod(geo.kernel_size) + (0 if y is None else y.size)  # cols and y
-    parts = cpu_team.run(share, a.shape[0], work)
     if d is None:
+        cpu_team.run(share, a.shape[0], work)
         return y, None
-    total = parts[0]  # each share's own array: summed in place
-    for part in parts[1:]:
-        total += part
-    return y, cpu_winograd.weight_adjoint(total, w_shape) if winograd else total
+    return y, cpu_team.run_and_add(share, a.shape[0], work).swapaxes(1, 2).reshape(w_shape)
 
 
-def _im2col_and_multiply(a, geo, w, d, w_shape, y):
-    """_unfold_and_multiply's work for images a by im2col, writing y (or None) in place;
-    returns dw (or None)."""
+def _gather_share(a, geo, w, d, w_shape, y):
+    """gather's work for images a, writing y (or None) in place; returns dw transposed,
+    (G, C/G*kh*kw, F/G), or None."""
     G, unfold = geo.groups, _Unfolder(a, geo)
     dw_t = None
     if w is not None:
@@ -249,24 +213,29 @@ def _im2col_and_multiply(a, geo, w, d, w_shape, y):
                     dw_t = part
                 else:
                     dw_t += part
-    if d is None:
-        return None
-    if dw_t is None:  # an empty batch
+    if d is not None and dw_t is None:  # an empty batch
         dw_t = np.zeros((G, math.prod(w_shape[1:]), w_shape[0] // G), a.dtype)
-    return dw_t.swapaxes(1, 2).reshape(w_shape)
+    return dw_t
 
 
-def _scatter(dy, w, geo, x_shape):
+def _side_by_side(a, groups):
+    """(n, G*r, OH, OW) -> (G, r, n*OH*OW): the chunk's images side by side, per group (a copy
+    unless n == 1)."""
+    cols = cpu_patches.side_by_side(a)
+    return cols.reshape(groups, a.shape[1] // groups, cols.shape[1])
+
+
+def scatter(dy, w, geo, x_shape):
     """dx = col2im(W^T @ dy) per group, a chunk of images at a time (any stride); the team's
-    threads (cpu_team.py) take a share of the images each."""
+    threads take a share of the images each."""
     dx = np.zeros(x_shape, dy.dtype)
-    cpu_team.run(lambda start, stop: _scatter_into(dy[start:stop], w, geo, dx[start:stop]),
+    cpu_team.run(lambda start, stop: _scatter_share(dy[start:stop], w, geo, dx[start:stop]),
                  dy.shape[0], dy.size + dx.size)
     return dx
 
 
-def _scatter_into(dy, w, geo, dx):
-    """_scatter's work for images dy, added into their dx (zeros)."""
+def _scatter_share(dy, w, geo, dx):
+    """scatter's work for images dy, added into their dx (zeros)."""
     N, F = dy.shape[:2]
     G, oh_ow = geo.groups, dy.shape[2:]
     w_t = w.reshape(G, F // G, -1).swapaxes(1, 2)           # (G, C/G*kh*kw, F/G), a view

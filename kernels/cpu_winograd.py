@@ -16,36 +16,39 @@ tile is a matrix product over channels, so a whole layer is
     y     = A^T M A, tile by tile                         (N, F, OH, OW)   output transform
 
 36 products' worth per 16 output pixels instead of 9 * 16 = 144. The transforms are passes
-over memory with a few additions per value; where each product is big enough (``applies``) they
-cost less than the products save (benchmarks/RESULTS.md). The price is rounding: the transforms
-scale values by up to 8 and cancel them again. In float32 the error is about ten times
-im2col's: 1e-6 to 3e-6 of the output's root mean square (im2col: 2e-7 to 3e-7), measured on
-layers of 16 to 256 channels. For the same reason a NaN or an infinity in the input turns the
-whole 4x4 output tiles it reaches into NaN (im2col: the 9 outputs whose windows hold it, an
-infinity staying infinite), and float32 inputs above about 1e36 can overflow in the transforms.
+over memory with a few additions per value; where each product is big enough (``layer_applies``)
+they cost less than the products save (benchmarks/RESULTS.md).
+
+What it costs in accuracy, and why it is chosen by shape alone: the transforms scale values by
+up to 8 and cancel them again, so in float32 the error is about ten times im2col's (1e-6 to 3e-6
+of the output's root mean square, against 2e-7 to 3e-7). For the same reason a NaN or an
+infinity in the input turns every 4x4 output tile it reaches into NaN (im2col: the 9 outputs
+whose windows hold it, an infinity staying infinite), and float32 inputs above about 1e36 can
+overflow in the transforms. ``layer_applies`` looks at the layer's shapes and dtype only, so a
+given layer runs by Winograd on every machine or on none; ``TINYPIX_KERNELS=reference`` runs the
+readable im2col path instead.
 
 Backward needs no new kernels. As in cpu_conv at stride 1, the input gradient is a forward
 convolution of dy with the flipped, transposed filter (padding 2 - p); and the weight gradient
 is the transpose of the products: dU[xi] = dM[xi] @ V[xi]^T with dM = A dy A^T per tile (the
 adjoint of the output transform) and dw = G^T dU G. So ``unfold_and_multiply`` mirrors
-cpu_conv._unfold_and_multiply, the input transform taking im2col's place: one pass over a chunk
-of images serves both products that read it.
+cpu_conv.gather, the input transform taking im2col's place: one pass over a chunk of images
+serves both products that read it.
 
-Each pass is shared out over cpu_team's threads by planes, and the 36 products by position xi.
-cpu_conv calls this on the whole batch when there are few images per thread (4x256x16x16 ran
-in 17-19 ms that way against 22-24 by images). Otherwise each thread runs
-``transformed_products`` on its own share of the images, every pass and product whole on that
-thread, with the weights transformed once for all threads and their dU summed and
-transformed back once.
-
-Arrays in, arrays out. Tests hold this equal to the readable im2col path (kernels/reference.py
-via functional/conv.py) and the 1-D formulas below equal to the matrices.
+Work is shared over cpu_team's threads by chunks of images (``images_per_chunk``, set by the
+shapes alone): each thread runs ``transformed_products`` on whole chunks, the weights
+transformed once for all of them, their dU added up in chunk order in float64 and transformed
+back once. With fewer chunks than threads, each pass is shared out instead: the transforms by
+planes, the 36 products by position xi. Either way every chunk computes the same numbers and
+the sum adds them in the same order, so the weight gradient does not depend on the team's size.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import cpu  # noqa: F401 -- sets the number of threads the parallel loops use
 from . import cpu_team
+from .cpu_conv import flip_geometry, flipped_transposed, out_hw
+from .reference import conv_output_size
+from .registry import FLOATS, register
 
 BT = np.array([[4, 0, -5, 0, 1, 0],
                [0, -4, -4, 1, 1, 0],
@@ -66,41 +69,83 @@ AT = np.array([[1, 1, 1, 1, 1, 0],
 # The weight transform as one matrix: U[6u+v] = sum_ij G[u,i] G[v,j] g[i,j], i.e. kron(G, G) @ g.ravel().
 GG = np.kron(G, G)  # (36, 9)
 
-# Where Winograd beats im2col (measured on the layers of both U-Nets in benchmarks/unet.py,
-# RESULTS.md): with 16 or more channels on each side and 32 or more on one, its 36 products must
-# be big enough for OpenBLAS -- either MIN_TILES or more tiles in the batch, or at least
-# MIN_MULTIPLY_ADDS = input channels x output channels x tiles each. With 64 tiles (8x8 images,
-# batch 16) it ran 6-30% faster once cpu_team shared out the images (64 -> 128 channels:
-# 3.3 ms against 4.1 forward+backward; 128 -> 128: 6.2 against 7.7), but it tied or lost
-# without a team, each product threaded by OpenBLAS; with 16 tiles it lost (128 -> 128 at 4x4:
-# 4.4 against 3.3), and it did for 16 -> 16 channels; on bigger layers it ran up to 40% faster
-# (e.g. 32 -> 64 channels at 64x64, batch 8: 30-36 ms against 51-55).
-MIN_CHANNELS, MIN_WIDER, MIN_MULTIPLY_ADDS = 16, 32, 1 << 22
-MIN_TILES, MIN_TILES_ALONE = 64, 256  # with a team of threads (cpu_team.py), without one
+# Where Winograd beats im2col (measured on the layers of both U-Nets in benchmarks/unet.py, see
+# RESULTS.md): 16 or more channels on each side and 32 or more on one, and 36 products big
+# enough for OpenBLAS -- MIN_TILES or more tiles in the batch, or at least MIN_MULTIPLY_ADDS =
+# input channels x output channels x tiles. Padding at most 2, so that backward's flipped
+# layer (padding 2 - p) exists too.
+MIN_CHANNELS, MIN_WIDER, MIN_MULTIPLY_ADDS, MIN_TILES = 16, 32, 1 << 22, 64
 # Input-transform values per chunk of images: a few images at a time, for products wide enough
-# to run near OpenBLAS's full rate (2 MB chunks were slower, whole batches no faster).
+# to run near OpenBLAS's full rate.
 CHUNK_BYTES = 32 << 20
+HOW = "Winograd F(4x4, 3x3): 4x fewer multiplications, a NaN spreads to its whole 4x4 tile"
 
 
 def tiles(hw, padding):
     """(OH, OW) and the (rows, columns) of 4x4 output tiles of a 3x3 stride-1 convolution."""
-    (H, W), (ph, pw) = hw, padding
-    OH, OW = H + 2 * ph - 2, W + 2 * pw - 2
+    OH, OW = (conv_output_size(n, 3, 1, p) for n, p in zip(hw, padding))
     return (OH, OW), (-(-OH // 4), -(-OW // 4))
 
 
-def applies(geo, a, out_channels):
-    """Whether the products of cpu_conv that read a (N, C, H, W) and make out_channels channels
-    with geometry ``geo`` (functional/conv.py's Geometry) run here."""
+def layer_applies(geo, N, C, F, out_hw, dtype):
+    """Whether the conv2d layer from C to F channels with geometry ``geo`` (functional/conv.py's
+    Geometry), N images and an (OH, OW) output runs by Winograd: every op of the layer -- its
+    forward, both gradients, and the transpose convolution that shares its weight -- asks this."""
     if (geo.kernel_size, geo.stride, geo.dilation, geo.groups) != ((3, 3), (1, 1), (1, 1), 1):
         return False
-    N, C = a.shape[:2]
-    _, (th, tw) = tiles(a.shape[2:], geo.padding)
-    batch_tiles = N * th * tw
-    return (min(C, out_channels) >= MIN_CHANNELS and max(C, out_channels) >= MIN_WIDER
-            and (batch_tiles >= (MIN_TILES if cpu_team.size() > 1 else MIN_TILES_ALONE)
-                 or C * out_channels * batch_tiles >= MIN_MULTIPLY_ADDS)
-            and a.dtype in (np.float32, np.float64))
+    batch_tiles = N * -(-out_hw[0] // 4) * -(-out_hw[1] // 4)
+    return (max(geo.padding) <= 2 and dtype in FLOATS
+            and min(C, F) >= MIN_CHANNELS and max(C, F) >= MIN_WIDER
+            and (batch_tiles >= MIN_TILES or C * F * batch_tiles >= MIN_MULTIPLY_ADDS))
+
+
+# -- the ops: x (N, C, H, W), w (F, C, 3, 3), dy (N, F, OH, OW) ---------------------------------
+@register("conv2d", "cpu", HOW, applies=lambda x, w, geo: layer_applies(
+    geo, x.shape[0], x.shape[1], w.shape[0], out_hw(x.shape[2:], geo), x.dtype))
+def conv2d(x, w, geo):
+    return unfold_and_multiply(x, geo.padding, w=w)[0]
+
+
+def _applies_to_gradients(dy, x_or_w, geo, *rest):
+    """The layer of conv2d's gradient ops (dy, x or w, ...): C from x's shape, F from dy's."""
+    C = rest[0][1] if rest else x_or_w.shape[1]  # backward_data's x_shape, or x
+    return layer_applies(geo, dy.shape[0], C, dy.shape[1], dy.shape[2:], dy.dtype)
+
+
+@register("conv2d_backward_data", "cpu", HOW,
+          applies=lambda dy, w, geo, x_shape: _applies_to_gradients(dy, w, geo, x_shape))
+def conv2d_backward_data(dy, w, geo, x_shape):
+    """dx: a forward convolution of dy with the flipped, transposed filter."""
+    return unfold_and_multiply(dy, flip_geometry(geo).padding, w=flipped_transposed(w, 1))[0]
+
+
+@register("conv2d_backward_weight", "cpu", HOW,
+          applies=lambda dy, x, w_shape, geo: _applies_to_gradients(dy, x, geo))
+def conv2d_backward_weight(dy, x, w_shape, geo):
+    """dw from the transform of whichever of x and dy has fewer channels."""
+    if w_shape[0] < x.shape[1]:
+        flipped_shape = (x.shape[1], w_shape[0], 3, 3)
+        dw_flip = unfold_and_multiply(dy, flip_geometry(geo).padding, d=x, w_shape=flipped_shape)[1]
+        return flipped_transposed(dw_flip, 1)
+    return unfold_and_multiply(x, geo.padding, d=dy, w_shape=w_shape)[1]
+
+
+@register("conv2d_backward", "cpu", HOW,
+          applies=lambda dy, x, w, geo: _applies_to_gradients(dy, x, geo))
+def conv2d_backward(dy, x, w, geo):
+    """(dx, dw), both from one transform of dy."""
+    w_flip = flipped_transposed(w, 1)
+    dx, dw_flip = unfold_and_multiply(dy, flip_geometry(geo).padding, w=w_flip, d=x,
+                                      w_shape=w_flip.shape)
+    return dx, flipped_transposed(dw_flip, 1)
+
+
+@register("conv_transpose2d_backward", "cpu", HOW, applies=lambda dy, x, w, geo: layer_applies(
+    geo, dy.shape[0], dy.shape[1], x.shape[1], x.shape[2:], dy.dtype))
+def conv_transpose2d_backward(dy, x, w, geo):
+    """(dx, dw) of conv_transpose2d, whose layer is a conv2d from dy's channels to x's: both
+    from one transform of dy."""
+    return unfold_and_multiply(dy, geo.padding, w=w, d=x, w_shape=w.shape)
 
 
 # -- the three 1-D transforms, written out -------------------------------------------------
@@ -143,58 +188,72 @@ def _a(y0, y1, y2, y3):
     return y0, p + q, p - q, e + o, e - o, y3
 
 
-# -- input transform: x -> V ---------------------------------------------------------------
-# The helpers of the three passes are inlined into them: called, they cost more than their loops
-# on small images (the output transform of 4x256x16x16 took 1.7 ms, inlined 0.4-0.7 ms). The
-# passes allow reordered sums (fastmath), so that those loops vectorize.
+# -- the three passes, one (n, c) plane at a time ---------------------------------------------
+# The helpers are inlined into the passes: called, they cost more than their loops on small
+# images. Inner loops index with their own loop counter only (views are cut first): an index
+# computed from other values might be negative as far as the compiler knows, and the check for
+# that keeps a loop from being vectorized; so does a Numba slice assignment, hence the copy
+# loops. The passes may reorder sums and fuse multiply-adds (_FAST), so that the loops
+# vectorize; they assume nothing about NaN or infinity, which pass through as NaN.
+_FAST = {"reassoc", "contract", "nsz", "arcp", "afn"}
+
+
+@njit(inline="always")
+def _copy(source, target):
+    """target[q] = source[q] for every q of source."""
+    for q in range(source.shape[0]):
+        target[q] = source[q]
+
+
 @njit(inline="always")
 def _row(x, n, c, h, zero):
     return x[n, c, h] if 0 <= h < x.shape[2] else zero
 
 
 @njit(inline="always")
-def _bt_down(r0, r1, r2, r3, r4, r5, s, offset):
-    """s[:, offset + q] = B^T (r0[q], ..., r5[q]): the column transform of one band of rows."""
+def _bt_down(r0, r1, r2, r3, r4, r5, s0, s1, s2, s3, s4, s5):
+    """s_u[q] = (B^T (r0[q], ..., r5[q]))[u]: the column transform of one band of rows."""
     for q in range(r0.shape[0]):
-        o = offset + q
-        s[0, o], s[1, o], s[2, o], s[3, o], s[4, o], s[5, o] = _bt(r0[q], r1[q], r2[q], r3[q], r4[q], r5[q])
+        s0[q], s1[q], s2[q], s3[q], s4[q], s5[q] = _bt(r0[q], r1[q], r2[q], r3[q], r4[q], r5[q])
 
 
 @njit(inline="always")
-def _bt_along(s, out, t0):
-    """out[6u + v, t0 + j] = (B^T s[u, 4j : 4j+6])[v]: the row transform of each tile of the band."""
-    for u in range(6):
-        e, su = 6 * u, s[u]
-        for j in range((s.shape[1] - 2) // 4):
-            q, t = 4 * j, t0 + j
-            (out[e, t], out[e + 1, t], out[e + 2, t], out[e + 3, t], out[e + 4, t],
-             out[e + 5, t]) = _bt(su[q], su[q + 1], su[q + 2], su[q + 3], su[q + 4], su[q + 5])
+def _bt_along(su, o0, o1, o2, o3, o4, o5):
+    """o_v[j] = (B^T su[4j : 4j+6])[v]: the row transform of each tile of a band's row u."""
+    for j in range(o0.shape[0]):
+        q = 4 * j
+        o0[j], o1[j], o2[j], o3[j], o4[j], o5[j] = _bt(su[q], su[q + 1], su[q + 2], su[q + 3],
+                                                       su[q + 4], su[q + 5])
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, cache=True, fastmath=_FAST)
 def _input_transform(x, V, ph, pw, th, tw, first, last):
     """x (n, C, H, W) -> V (36*C, n*th*tw): row 36-position xi, channel c is V[xi*C + c], its
-    tiles in (image, tile row, tile column) order. Tile (i, j) covers padded rows 4i..4i+5.
-    Planes (n, c) first to last - 1, numbered n*C + c."""
+    tiles in (image, tile row, tile column) order. Tile (i, j) covers padded rows 4i..4i+5 and
+    columns 4j..4j+5. Planes (n, c) first to last - 1, numbered n*C + c."""
     N, C, H, W = x.shape
     tiles, width = th * tw, 4 * tw + 2
-    for p in prange(first, last):  # each (n, c) plane writes its own stretch of 36 rows: no conflicts
+    zero = np.zeros(W, x.dtype)
+    s = np.zeros((6, width), x.dtype)  # padding columns stay 0
+    out = np.empty((36, tiles), x.dtype)
+    w_in = min(W, width - pw)
+    for p in range(first, last):
         n, c = p // C, p % C
-        zero = np.zeros(W, x.dtype)
-        s = np.zeros((6, width), x.dtype)  # padding columns stay 0
-        out = np.empty((36, tiles), x.dtype)
-        w_in = min(W, width - pw)
         for i in range(th):
             h = 4 * i - ph
             _bt_down(_row(x, n, c, h, zero)[:w_in], _row(x, n, c, h + 1, zero)[:w_in],
                      _row(x, n, c, h + 2, zero)[:w_in], _row(x, n, c, h + 3, zero)[:w_in],
-                     _row(x, n, c, h + 4, zero)[:w_in], _row(x, n, c, h + 5, zero)[:w_in], s, pw)
-            _bt_along(s, out, i * tw)
+                     _row(x, n, c, h + 4, zero)[:w_in], _row(x, n, c, h + 5, zero)[:w_in],
+                     s[0, pw:], s[1, pw:], s[2, pw:], s[3, pw:], s[4, pw:], s[5, pw:])
+            band = slice(i * tw, (i + 1) * tw)
+            for u in range(6):
+                e = 6 * u
+                _bt_along(s[u], out[e, band], out[e + 1, band], out[e + 2, band],
+                          out[e + 3, band], out[e + 4, band], out[e + 5, band])
         for xi in range(36):  # contiguous copies; writing V in the loops above is slower
-            V[xi * C + c, n * tiles:(n + 1) * tiles] = out[xi]
+            _copy(out[xi], V[xi * C + c, n * tiles:(n + 1) * tiles])
 
 
-# -- output transform: M -> y --------------------------------------------------------------
 @njit(inline="always")
 def _at_down(m0, m1, m2, m3, m4, m5, z0, z1, z2, z3):
     """z_i[t] = (A^T (m0[t], ..., m5[t]))[i] for every tile t."""
@@ -203,44 +262,43 @@ def _at_down(m0, m1, m2, m3, m4, m5, z0, z1, z2, z3):
 
 
 @njit(inline="always")
-def _at_along(z, t0, row):
-    """row[4j : 4j+4] = A^T z[:, t0 + j]: one output row of a band of tiles."""
+def _at_along(z0, z1, z2, z3, z4, z5, row):
+    """row[4j : 4j+4] = A^T (z0[j], ..., z5[j]) for each whole tile j of one output row."""
     for j in range(row.shape[0] // 4):
-        t, q = t0 + j, 4 * j
-        row[q], row[q + 1], row[q + 2], row[q + 3] = _at(z[0, t], z[1, t], z[2, t], z[3, t], z[4, t], z[5, t])
+        q = 4 * j
+        row[q], row[q + 1], row[q + 2], row[q + 3] = _at(z0[j], z1[j], z2[j], z3[j], z4[j], z5[j])
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, cache=True, fastmath=_FAST)
 def _output_transform(M, y, th, tw, first, last):
     """M (36*F, n*th*tw), laid out as V -> y (n, F, OH, OW), tiles cut at the edges; planes
     (n, f) first to last - 1."""
     N, F, OH, OW = y.shape
     tiles = th * tw
-    for p in prange(first, last):
+    z = np.empty((4, 6, tiles), y.dtype)  # z[i, v]: row i of A^T m, position v, every tile
+    row = np.empty(4 * tw, y.dtype)
+    for p in range(first, last):
         n, f = p // F, p % F
-        z = np.empty((4, 6, tiles), y.dtype)  # z[i, v]: row i of A^T m, position v, every tile
         ts = slice(n * tiles, (n + 1) * tiles)
         for v in range(6):
             _at_down(M[v * F + f, ts], M[(6 + v) * F + f, ts], M[(12 + v) * F + f, ts],
                      M[(18 + v) * F + f, ts], M[(24 + v) * F + f, ts], M[(30 + v) * F + f, ts],
                      z[0, v], z[1, v], z[2, v], z[3, v])
-        row = np.empty(4 * tw, y.dtype)
         for i in range(th):
+            band = slice(i * tw, (i + 1) * tw)
             for r in range(min(4, OH - 4 * i)):
-                if 4 * tw == OW:
-                    _at_along(z[r], i * tw, y[n, f, 4 * i + r])
-                else:
-                    _at_along(z[r], i * tw, row)
-                    y[n, f, 4 * i + r] = row[:OW]
+                zr = z[r]
+                _at_along(zr[0, band], zr[1, band], zr[2, band], zr[3, band], zr[4, band],
+                          zr[5, band], row)
+                _copy(row[:OW], y[n, f, 4 * i + r])
 
 
-# -- the adjoint of the output transform: dy -> dM -----------------------------------------
 @njit(inline="always")
-def _a_along(row, z, t0):
-    """z[:, t0 + j] = A row[4j : 4j+4]."""
-    for j in range(row.shape[0] // 4):
-        t, q = t0 + j, 4 * j
-        z[0, t], z[1, t], z[2, t], z[3, t], z[4, t], z[5, t] = _a(row[q], row[q + 1], row[q + 2], row[q + 3])
+def _a_along(row, z0, z1, z2, z3, z4, z5):
+    """z_u[j] = (A row[4j : 4j+4])[u] for each tile j of one row of dy."""
+    for j in range(z0.shape[0]):
+        q = 4 * j
+        z0[j], z1[j], z2[j], z3[j], z4[j], z5[j] = _a(row[q], row[q + 1], row[q + 2], row[q + 3])
 
 
 @njit(inline="always")
@@ -250,32 +308,31 @@ def _a_down(z0, z1, z2, z3, o0, o1, o2, o3, o4, o5):
         o0[t], o1[t], o2[t], o3[t], o4[t], o5[t] = _a(z0[t], z1[t], z2[t], z3[t])
 
 
-@njit(parallel=True, nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, cache=True, fastmath=_FAST)
 def _output_adjoint(dy, dM, th, tw, first, last):
     """dy (n, F, OH, OW) -> dM (36*F, n*th*tw), laid out as V: A g A^T for each 4x4 tile g of dy,
     which is zero beyond the edges; planes (n, f) first to last - 1."""
     N, F, OH, OW = dy.shape
     tiles = th * tw
-    for p in prange(first, last):
+    row = np.zeros(4 * tw, dy.dtype)  # columns right of the image stay 0
+    out = np.empty((36, tiles), dy.dtype)
+    for p in range(first, last):
         n, f = p // F, p % F
         z = np.zeros((4, 6, tiles), dy.dtype)  # rows below the image stay 0
-        row = np.zeros(4 * tw, dy.dtype)       # and so do columns right of it
         for h in range(OH):
-            row[:OW] = dy[n, f, h]
-            _a_along(row, z[h % 4], (h // 4) * tw)
-        out = np.empty((36, tiles), dy.dtype)
+            _copy(dy[n, f, h], row)
+            zh, band = z[h % 4], slice((h // 4) * tw, (h // 4 + 1) * tw)
+            _a_along(row, zh[0, band], zh[1, band], zh[2, band], zh[3, band], zh[4, band], zh[5, band])
         for v in range(6):
             _a_down(z[0, v], z[1, v], z[2, v], z[3, v],
                     out[v], out[6 + v], out[12 + v], out[18 + v], out[24 + v], out[30 + v])
         for xi in range(36):
-            dM[xi * F + f, n * tiles:(n + 1) * tiles] = out[xi]
+            _copy(out[xi], dM[xi * F + f, n * tiles:(n + 1) * tiles])
 
 
 # -- weights: U = G g G^T and its adjoint, one product with kron(G, G) per share of filters ---
 def weight_transform(w):
-    """w (F, C, 3, 3) -> U (36, F, C): U[:, f, c] = kron(G, G) @ w[f, c].ravel(). Shared out
-    over the team by filters (on 2 cores, F = C = 256: 0.85-1.4 ms against 1.1-1.5 as one
-    threaded product)."""
+    """w (F, C, 3, 3) -> U (36, F, C): U[:, f, c] = kron(G, G) @ w[f, c].ravel(), by filters."""
     w = np.ascontiguousarray(w)
     F, C = w.shape[:2]
     U, gg = np.empty((36, F, C), w.dtype), GG.astype(w.dtype)
@@ -286,49 +343,79 @@ def weight_transform(w):
     return U
 
 
-def weight_adjoint(dU, w_shape):
-    """dU (36, F, C) -> dw of shape w_shape (F, C, 3, 3): G^T dU G for every (f, c), by filters."""
+def weight_adjoint(dU, w_shape, dtype):
+    """dU (36, F, C) -> dw of shape w_shape (F, C, 3, 3) in ``dtype``: G^T dU G for every (f, c),
+    computed in dU's precision (float64: the transform back magnifies rounding), by filters."""
     F, C = dU.shape[1:]
-    dw, gg = np.empty(w_shape, dU.dtype), GG.astype(dU.dtype)
+    dw, gg = np.empty(w_shape, dtype), GG.astype(dU.dtype)
 
     def share(p, q):
-        np.matmul(dU[:, p:q].reshape(36, (q - p) * C).T, gg, out=dw[p:q].reshape((q - p) * C, 9))
+        dw[p:q] = (dU[:, p:q].reshape(36, (q - p) * C).T @ gg).reshape((q - p, C, 3, 3))
     cpu_team.run(share, F, dU.size)
     return dw
 
 
 # -- the layer -----------------------------------------------------------------------------
-def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None, out=None):
-    """cpu_conv._unfold_and_multiply for a 3x3 stride-1 convolution of a (N, C, H, W) with zero
-    padding (ph, pw): y = conv2d(a, w) if w (F, C, 3, 3) is given, and the weight gradient
+def images_per_chunk(N, C, F, per_image, dtype):
+    """How many images one chunk of the layer takes. A chunk makes V (36*C values per tile) and M
+    or dM (36*F), so the wider side sets how many fit in CHUNK_BYTES; chunks are of equal size,
+    so that no short last chunk runs 36 narrow products. Shapes alone decide: the weight
+    gradient is a sum over these chunks, added in their order, so it is the same on any machine."""
+    fit = max(1, CHUNK_BYTES // (36 * max(C, F) * per_image * np.dtype(dtype).itemsize))
+    return -(-N // -(-N // fit)) if N else 1
+
+
+def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
+    """cpu_conv.gather for a 3x3 stride-1 convolution of a (N, C, H, W) with zero padding
+    (ph, pw): y = conv2d(a, w) if w (F, C, 3, 3) is given, and the weight gradient
     dw = sum over images of d_n correlated with a_n, of shape w_shape = (F, C, 3, 3), if d
-    (N, F, OH, OW) is given. Returns (y, dw), None for a product not asked for; y is written
-    into ``out`` (N, F, OH, OW, C-contiguous) where that is given."""
+    (N, F, OH, OW) is given. Returns (y, dw), None for a product not asked for.
+
+    The team's threads take whole chunks each, every pass of a chunk on one thread; with fewer
+    chunks than threads, each pass is shared out instead. The chunks, and so the numbers, are
+    the same either way."""
+    N, C = a.shape[:2]
     U = None if w is None else weight_transform(w)
-    y, dU = transformed_products(a, padding, U, d, w_shape[0] if d is not None else None, out)
-    return y, None if d is None else weight_adjoint(dU, w_shape)
+    F = w_shape[0] if w is None else w.shape[0]
+    (OH, OW), (th, tw) = tiles(a.shape[2:], padding)
+    y = None if w is None else np.empty((N, F, OH, OW), a.dtype)
+    size = images_per_chunk(N, C, F, th * tw, a.dtype)
+    if -(-N // size) < cpu_team.get_num_threads():
+        dU = transformed_products(a, padding, U, d, F, y, size)[1]
+    else:
+        def chunk(start, stop):
+            return transformed_products(a[start:stop], padding, U, None if d is None else d[start:stop],
+                                        F, None if y is None else y[start:stop], size)[1]
+        parts = cpu_team.run_chunks(chunk, N, size, work=36 * N * th * tw * (C + F))  # V, M or dM
+        dU = None if d is None else _sum(parts)
+    return y, None if d is None else weight_adjoint(dU, w_shape, a.dtype)
 
 
-def transformed_products(a, padding, U=None, d=None, F=None, out=None):
-    """unfold_and_multiply's passes, with the weights already transformed (U, from
-    weight_transform) and the weight gradient left transformed: returns (y, dU), dU (36, F, C)
-    summed over a's images, for d (N, F, OH, OW). So shares of one batch transform the weights
-    once, add their dU, and transform the sum back once (cpu_conv does)."""
+def _sum(parts):
+    """The float64 sum of the arrays in ``parts``, added in order."""
+    total = parts[0].astype(np.float64)
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def transformed_products(a, padding, U=None, d=None, F=None, out=None, size=None):
+    """unfold_and_multiply's passes, ``size`` images at a time, each pass shared out over the
+    team, with the weights already transformed (U, from weight_transform) and the weight
+    gradient left transformed: returns (y, dU), dU (36, F, C) the float64 sum over the chunks
+    of a's images, for d (N, F, OH, OW). So chunks of one batch can transform the weights once,
+    add their dU, and transform the sum back once. y is written into ``out`` (N, F, OH, OW,
+    C-contiguous) where that is given."""
     N, C = a.shape[:2]
     (ph, pw), dtype = padding, a.dtype
     (OH, OW), (th, tw) = tiles(a.shape[2:], padding)
     per_image = th * tw
-    y = dU = None
     if U is not None:
         F = U.shape[1]
-        y = np.empty((N, F, OH, OW), dtype) if out is None else out
-    if d is not None:
-        dU = np.zeros((36, F, C), dtype) if N == 0 else np.empty((36, F, C), dtype)  # (see below)
-    # Each chunk makes V (36*C values per tile) and M or dM (36*F): the wider one sets its size.
-    # Chunks of equal size, so that no short last chunk runs 36 narrow products.
-    fit = max(1, CHUNK_BYTES // (36 * max(C, F) * per_image * np.dtype(dtype).itemsize))
-    size = -(-N // -(-N // fit)) if N else 1
+    y = None if U is None else np.empty((N, F, OH, OW), dtype) if out is None else out
+    size = size or images_per_chunk(N, C, F, per_image, dtype)
     buffer = np.empty(36 * C * size * per_image, dtype)  # reused; each chunk takes a prefix
+    parts = []
     for start in range(0, N, size):
         n = min(size, N - start)
         V = buffer[:36 * C * n * per_image].reshape(36 * C, n * per_image)
@@ -344,12 +431,10 @@ def transformed_products(a, padding, U=None, d=None, F=None, out=None):
             dM = np.empty((36 * F, n * per_image), dtype)
             d_chunk = np.ascontiguousarray(d[start:start + n])
             cpu_team.run(lambda p, q: _output_adjoint(d_chunk, dM, th, tw, p, q), n * F, dM.size)
-            dM3 = dM.reshape(36, F, -1)
-
-            def add_products(p, q):  # (36, F, C); the first chunk's products written in place
-                if start == 0:       # (no zeros to add to: 4x256x16x16 forward+backward 6-9% faster)
-                    np.matmul(dM3[p:q], V3[p:q].swapaxes(1, 2), out=dU[p:q])
-                else:
-                    dU[p:q] += dM3[p:q] @ V3[p:q].swapaxes(1, 2)
-            cpu_team.run(add_products, 36, dM.size + V.size)
-    return y, dU
+            dM3, dU = dM.reshape(36, F, -1), np.empty((36, F, C), dtype)
+            cpu_team.run(lambda p, q: np.matmul(dM3[p:q], V3[p:q].swapaxes(1, 2), out=dU[p:q]),
+                         36, dM.size + V.size)
+            parts.append(dU)
+    if d is None:
+        return y, None
+    return y, _sum(parts) if parts else np.zeros((36, F, C))

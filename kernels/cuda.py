@@ -16,8 +16,9 @@ file with NVRTC (``cupy.RawModule``), and ``functools.lru_cache`` keeps the modu
 of the process; CuPy also stores the binary in its disk cache (``~/.cupy/kernel_cache``), so a
 later process skips the compiler.
 
-CuPy is imported inside the functions, not at the top of this module: the dispatcher sends only
-CuPy arrays here, and the nvcc test reads ``SOURCES`` on machines without CuPy.
+CuPy is imported inside the functions, not at the top of this module: the registry sends only
+CuPy arrays here (float32 and float64; float16 takes the readable path), and the nvcc test reads
+``SOURCES`` on machines without CuPy.
 """
 import functools
 from importlib import resources
@@ -25,6 +26,7 @@ from importlib import resources
 import numpy as np
 
 from .reference import _pool_window_starts, bilinear_source_index, conv_output_size
+from .registry import is_float, register
 
 # Each .cu file and the kernel templates it defines; a kernel has the name of its Python function.
 SOURCES = {
@@ -85,6 +87,7 @@ def _indices(indices, shape):
     return cupy.ascontiguousarray(indices, dtype=np.int64)
 
 
+@register("im2col", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def im2col(x, kernel_size, stride, padding, dilation):
     """x: (N, C, H, W) -> cols: (N, C*kh*kw, OH*OW); see reference.im2col."""
     import cupy
@@ -97,6 +100,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
     return cols
 
 
+@register("col2im", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     """cols: (N, C*kh*kw, OH*OW) -> x: (N, C, H, W); see reference.col2im."""
     import cupy
@@ -111,6 +115,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     return x
 
 
+@register("max_pool2d", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     """x: (N, C, H, W) -> y, indices: (N, C, OH, OW); see reference.max_pool2d."""
     import cupy
@@ -128,6 +133,7 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     return y, indices
 
 
+@register("max_pool2d_backward", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def max_pool2d_backward(dy, indices, x_shape):
     """dy, indices: (N, C, OH, OW) -> dx: (N, C, H, W); see reference.max_pool2d_backward."""
     import cupy
@@ -141,6 +147,7 @@ def max_pool2d_backward(dy, indices, x_shape):
     return dx
 
 
+@register("max_unpool2d", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def max_unpool2d(x, indices, output_hw):
     """x, indices: (N, C, H, W) -> y: (N, C, OH, OW); see reference.max_unpool2d."""
     import cupy
@@ -152,6 +159,7 @@ def max_unpool2d(x, indices, output_hw):
     return y
 
 
+@register("max_unpool2d_backward", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def max_unpool2d_backward(dy, indices):
     """dy: (N, C, OH, OW), indices: (N, C, H, W) -> dx: (N, C, H, W); see reference."""
     import cupy
@@ -186,6 +194,7 @@ def _tables(in_hw, out_hw, align_corners, scale_hw, dtype):
             *_axis(in_hw[1], out_hw[1], align_corners, scale_hw[1], dtype, device))
 
 
+@register("bilinear_interpolate", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def bilinear_interpolate(x, out_hw, align_corners, scale_hw=(None, None)):
     """x: (N, C, H, W) -> y: (N, C, OH, OW); see reference.bilinear_interpolate."""
     import cupy
@@ -198,6 +207,7 @@ def bilinear_interpolate(x, out_hw, align_corners, scale_hw=(None, None)):
     return y
 
 
+@register("bilinear_interpolate_backward", "cuda", "CUDA kernel, one thread per element", applies=is_float)
 def bilinear_interpolate_backward(dy, in_hw, align_corners, scale_hw=(None, None)):
     """dy: (N, C, OH, OW) -> dx: (N, C, H, W); see reference.bilinear_interpolate_backward."""
     import cupy

@@ -28,21 +28,29 @@ def _scatter_add(target, index, values):
         cupyx.scatter_add(target, index, values)
 
 
-def conv_output_size(n, k, s, p, d, ceil_mode=False):
-    """Output length of a convolution or pooling window sliding over ``n`` inputs (PyTorch's formula).
+def conv_output_size(n, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+    """How many positions a window takes as it slides over ``n`` pixels: PyTorch's formula for
+    every convolution and pooling (and tinypix's only copy of it),
 
-    Args: n input length, k kernel size, s stride, p padding (each side), d dilation; ``ceil_mode``
-    rounds up, but then the last window must still start inside the input or the left padding.
-    Raises ValueError when fewer than one output would remain.
+        floor((n + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1,    e.g. 32 - 3 + 1 = 30.
+
+    The window has ``kernel`` taps, ``dilation`` pixels apart; the input is zero-padded by
+    ``padding`` on each side. ``ceil_mode`` (pooling) rounds up instead, as long as the last
+    window still starts inside the input or the left padding. A ValueError names the argument
+    that is not a whole number in range, or says that the window does not fit.
     """
-    span = d * (k - 1) + 1  # the dilated kernel's extent
-    out = (n + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + p:
+    for name, v, least in (("n", n, 1), ("kernel", kernel, 1), ("stride", stride, 1),
+                           ("padding", padding, 0), ("dilation", dilation, 1)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < least:
+            raise ValueError(f"conv_output_size: {name} must be an int >= {least}, got {v!r}")
+    span = dilation * (kernel - 1) + 1  # the dilated window's extent
+    if span > n + 2 * padding:
+        raise ValueError(f"conv_output_size: a window spanning {span} pixels does not fit in "
+                         f"{n} + 2*{padding} = {n + 2 * padding} padded pixels")
+    out = (n + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= n + padding:
         out -= 1
-    if out < 1:
-        raise ValueError(f"output size {out} < 1: input {n}, kernel {k}, stride {s}, "
-                         f"padding {p}, dilation {d}, ceil_mode {ceil_mode}")
-    return out
+    return int(out)
 
 
 def _pool_window_starts(n, out, k, s, p, d):

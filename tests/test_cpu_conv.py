@@ -1,10 +1,11 @@
 """kernels/cpu_conv.py (convolution a chunk of images at a time) equals the readable whole-batch path.
 
-Each of its three products -- forward, input gradient, weight gradient, and the two gradients
-computed together -- is compared with functional/conv.py's helpers run with
-TINYPIX_KERNELS=reference, and at stride 1 each product's
-two routes (unfolding one image or the other) with each other, on drawn geometries and with
-chunks small enough that a batch spans several of them (and a last, shorter one).
+Each of its ops -- forward, input gradient, weight gradient, and the two gradients computed
+together -- is compared with functional/conv.py's readable ops run with TINYPIX_KERNELS=reference,
+and at stride 1 each product's two routes (unfolding one image or the other) with each other, on
+drawn geometries and with chunks small enough that a batch spans several of them (and a last,
+shorter one). (test_registry.py compares every registered implementation, this one included,
+on the shapes it applies to.)
 """
 import numpy as np
 import pytest
@@ -51,47 +52,30 @@ def _close(actual, expected, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(g=geometries, seed=seeds, chunk=chunk_bytes, columns=min_columns)
-def test_chunked_conv_matches_whole_batch(dtype, g, seed, chunk, columns):
+def test_every_op_matches_the_readable_path_for_any_chunk(dtype, g, seed, chunk, columns):
+    """All five ops, with chunks of one image up to the whole batch. x, dy are conv2d's input and
+    output gradient; for conv_transpose2d the roles swap: dy is its input, x its output gradient."""
     x, w, dy, geo = _inputs(g, seed, dtype)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
         m.setattr(cpu_conv, "MIN_COLUMNS", columns)
-        _check_all_three(x, w, dy, geo, dtype)
-
-
-def _check_all_three(x, w, dy, geo, dtype):
-    _close(cpu_conv.forward(x, w, geo), _readable(conv._conv_forward_data, x, w, geo), dtype)
-    _close(cpu_conv.weight_grad(dy, x, w.shape, geo),
-           _readable(conv._conv_weight_grad, dy, x, w.shape, geo), dtype)
-    _close(cpu_conv.backward_data(dy, w, geo, x.shape),
-           _readable(conv._conv_backward_data, dy, w, geo, x.shape), dtype)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(g=geometries, seed=seeds, chunk=chunk_bytes, columns=min_columns)
-def test_both_gradients_together_match_whole_batch(dtype, g, seed, chunk, columns):
-    """conv2d_grads and conv_transpose2d_grads (which share one unfold of dy where they can)
-    give the readable path's two gradients. Here x, dy are conv2d's input and output gradient;
-    for conv_transpose2d the roles swap: dy is its input, x its output gradient."""
-    x, w, dy, geo = _inputs(g, seed, dtype)
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
-        m.setattr(cpu_conv, "MIN_COLUMNS", columns)
-        dx, dw = cpu_conv.conv2d_grads(dy, x, w, geo)
-        d_in, dw_t = cpu_conv.conv_transpose2d_grads(x, dy, w, geo)
-    _close(dx, _readable(conv._conv_backward_data, dy, w, geo, x.shape), dtype)
-    _close(dw, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), dtype)
-    _close(d_in, _readable(conv._conv_forward_data, x, w, geo), dtype)
-    _close(dw_t, _readable(conv._conv_weight_grad, dy, x, w.shape, geo), dtype)
-    assert dw.flags.c_contiguous and dw_t.flags.c_contiguous
+        got = [cpu_conv.conv2d(x, w, geo), cpu_conv.conv2d_backward_data(dy, w, geo, x.shape),
+               cpu_conv.conv2d_backward_weight(dy, x, w.shape, geo),
+               *cpu_conv.conv2d_backward(dy, x, w, geo), *cpu_conv.conv_transpose2d_backward(x, dy, w, geo)]
+    y = _readable(conv._conv2d, x, w, geo)
+    dx = _readable(conv._conv2d_backward_data, dy, w, geo, x.shape)
+    dw = _readable(conv._conv2d_backward_weight, dy, x, w.shape, geo)
+    for actual, expected in zip(got, (y, dx, dw, dx, dw, y, dw)):
+        _close(actual, expected, dtype)
+    assert all(dw.flags.c_contiguous for dw in got[2::2])
 
 
 def test_an_empty_batch_gets_zero_weight_gradients():
     x, w, dy, geo = _inputs(dict(N=0, C=2, H=5, W=5, F=3, kernel_size=(3, 3), stride=(1, 1),
                                  padding=(1, 1), dilation=(1, 1), groups=1), 0, np.float32)
-    for dx, dw in (cpu_conv.conv2d_grads(dy, x, w, geo), cpu_conv.conv_transpose2d_grads(x, dy, w, geo)):
+    for dx, dw in (cpu_conv.conv2d_backward(dy, x, w, geo), cpu_conv.conv_transpose2d_backward(x, dy, w, geo)):
         assert dx.shape[0] == 0 and dw.shape == w.shape and not dw.any()
-    assert not cpu_conv.weight_grad(dy, x, w.shape, geo).any()
+    assert not cpu_conv.conv2d_backward_weight(dy, x, w.shape, geo).any()
 
 
 @given(g=stride_one, seed=seeds, chunk=chunk_bytes, columns=min_columns)
@@ -99,21 +83,16 @@ def test_both_routes_of_each_product(g, seed, chunk, columns):
     """Unfolding one image or the other (at stride 1, with the flipped, transposed kernel) agree,
     whichever has more channels."""
     x, w, dy, geo = _inputs(g, seed, np.float64)
-    G, flip = geo.groups, cpu_conv._flip_geometry(geo)
+    G, flip = geo.groups, cpu_conv.flip_geometry(geo)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cpu_conv, "CHUNK_BYTES", chunk)
         m.setattr(cpu_conv, "MIN_COLUMNS", columns)
-        y, dx = cpu_conv._gather(x, w, geo), cpu_conv._scatter(dy, w, geo, x.shape)
-        dw = cpu_conv._weight_grad_gather(dy, x, w.shape, geo)
+        y, dx = cpu_conv.gather(x, geo, w=w)[0], cpu_conv.scatter(dy, w, geo, x.shape)
+        dw = cpu_conv.gather(x, geo, d=dy, w_shape=w.shape)[1]
         assert flip is not None  # padding <= d*(k-1), as drawn
-        w_flip = cpu_conv._flipped_transposed(w, G)
-        np.testing.assert_array_equal(cpu_conv._flipped_transposed(w_flip, G), w)
-        _close(cpu_conv._scatter(x, w_flip, flip, y.shape), y, np.float64)
-        _close(cpu_conv._gather(dy, w_flip, flip), dx, np.float64)
-        dw_flip = cpu_conv._weight_grad_gather(x, dy, w_flip.shape, flip)
-        _close(cpu_conv._flipped_transposed(dw_flip, G), dw, np.float64)
-
-
-def test_reference_and_cupy_paths_unfold_the_whole_batch(monkeypatch):
-    monkeypatch.setenv(kernels.ENV_VAR, "reference")
-    assert kernels.chunked_conv(np.zeros((1, 1, 3, 3))) is None
+        w_flip = cpu_conv.flipped_transposed(w, G)
+        np.testing.assert_array_equal(cpu_conv.flipped_transposed(w_flip, G), w)
+        _close(cpu_conv.scatter(x, w_flip, flip, y.shape), y, np.float64)
+        _close(cpu_conv.gather(dy, flip, w=w_flip)[0], dx, np.float64)
+        dw_flip = cpu_conv.gather(dy, flip, d=x, w_shape=w_flip.shape)[1]
+        _close(cpu_conv.flipped_transposed(dw_flip, G), dw, np.float64)

@@ -28,7 +28,7 @@ def _run(kernel_choice, x, dy, slope):
 @pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")  # -inf * 0
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4),
-       slope=st.sampled_from([0.0, 1e-50, 0.01, 0.2, 1.0, 3.0]),  # 1e-50 is 0 in float32
+       slope=st.sampled_from([0.0, 1e-50, 0.01, 0.2, 1.0, 3.0, -0.5]),  # 1e-50 is 0 in float32
        seed=st.integers(0, 2**32 - 1), share_small_work=st.booleans())
 def test_threaded_relu_matches_readable(dtype, shape, slope, seed, share_small_work):
     rng = np.random.default_rng(seed)
@@ -36,7 +36,7 @@ def test_threaded_relu_matches_readable(dtype, shape, slope, seed, share_small_w
     x.flat[rng.integers(0, x.size, x.size // 3)] = rng.choice(SPECIAL, x.size // 3)
     x, dy = x.astype(dtype), rng.standard_normal(shape).astype(dtype)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(cpu_team, "MIN_WORK", 0 if share_small_work else cpu_team.MIN_WORK)
+        m.setattr(cpu_team, "MIN_SHARE", 1 if share_small_work else cpu_team.MIN_SHARE)
         fast = _run("", x, dy, slope)
     for a, b in zip(fast, _run("reference", x, dy, slope)):
         assert a.dtype == b.dtype == dtype and a.shape == b.shape
@@ -49,11 +49,9 @@ def test_threaded_relu_takes_a_non_contiguous_input():
     np.testing.assert_array_equal(y, np.maximum(x, 0))
 
 
-def test_only_the_numba_path_with_a_slope_of_zero_or_more_is_threaded(monkeypatch):
-    assert kernels.threaded_relu(np.zeros(2), 0.0) is not None
-    assert kernels.threaded_relu(np.zeros(2, np.float32), 0.1) is not None
-    assert kernels.threaded_relu(np.zeros(2), -0.5) is None    # y > 0 is not x > 0 there
-    assert kernels.threaded_relu(np.zeros(2), float("nan")) is None
-    assert kernels.threaded_relu(np.zeros(2, np.float16), 0.0) is None
+def test_only_float32_and_float64_take_the_single_pass(monkeypatch):
+    assert "runs cpu_relu" in kernels.explain("leaky_relu", np.zeros(2), 0.0)
+    assert "runs cpu_relu" in kernels.explain("leaky_relu", np.zeros(2, np.float32), -0.5)
+    assert "runs readable" in kernels.explain("leaky_relu", np.zeros(2, np.float16), 0.0)
     monkeypatch.setenv(kernels.ENV_VAR, "reference")
-    assert kernels.threaded_relu(np.zeros(2), 0.0) is None
+    assert "runs readable" in kernels.explain("leaky_relu", np.zeros(2), 0.0)

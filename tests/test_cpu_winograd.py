@@ -1,9 +1,10 @@
 """kernels/cpu_winograd.py: Winograd's F(4x4, 3x3) gives im2col's convolution.
 
 The written-out 1-D formulas are the matrices; one tile is a valid 3x3 correlation; a whole layer
-(both products, drawn geometries, chunks down to one image) equals the readable path; cpu_conv's
-entry points route through it where it applies and still equal the readable path; and with it
-switched on for every channel count, conv2d and conv_transpose2d pass gradcheck and match PyTorch.
+(both products, drawn geometries, chunks down to one image) equals the readable path; each of its
+registered ops equals the readable path, by shares of images and with each pass shared out;
+where it applies is decided by the layer's shapes alone; and with it switched on for every
+channel count, conv2d and conv_transpose2d pass gradcheck and match PyTorch.
 """
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import tinypix
 import tinypix.functional as F
 from tinypix import kernels
 from tinypix.functional import conv
-from tinypix.kernels import cpu_conv, cpu_team, cpu_winograd as wino
+from tinypix.kernels import cpu_team, cpu_winograd as wino
 from tinypix.testing import gradcheck
 
 seeds = st.integers(0, 2**32 - 1)
@@ -76,72 +77,64 @@ def test_one_tile_is_a_valid_correlation(seed):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(layer=layers(), seed=seeds, chunk=st.sampled_from([1, 3000, wino.CHUNK_BYTES]),
-       order=st.sampled_from("CF"))
-def test_layer_matches_im2col(dtype, layer, seed, chunk, order):
+       order=st.sampled_from("CF"), threads=st.sampled_from([1, 2, 100]))
+def test_layer_matches_im2col(dtype, layer, seed, chunk, order, threads):
     """y and dw from one call (sharing the input transform) equal the readable path's, for any
-    padding, odd sizes, an empty batch, chunks of one image up to the whole batch, and inputs
-    in either memory order."""
+    padding, odd sizes, an empty batch, chunks of one image up to the whole batch, inputs in
+    either memory order, and the work shared by chunks or (more threads than chunks) pass by
+    pass."""
     x, w, dy, geo = _arrays(layer, seed, dtype)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(wino, "CHUNK_BYTES", chunk)
+        m.setattr(cpu_team, "MIN_SHARE", 1)
+        m.setattr(cpu_team, "get_num_threads", lambda: threads)
         y, dw = wino.unfold_and_multiply(np.asarray(x, order=order), geo.padding, w=w,
                                          d=np.asarray(dy, order=order), w_shape=w.shape)
-    _close(y, _readable(conv._conv_forward_data, x, w, geo))
-    _close(dw, _readable(conv._conv_weight_grad, dy, x, w.shape, geo))
+    _close(y, _readable(conv._conv2d, x, w, geo))
+    _close(dw, _readable(conv._conv2d_backward_weight, dy, x, w.shape, geo))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(layer=layers(max_batch=3, max_padding=2), seed=seeds, share=st.sampled_from([0, 100]))
-def test_cpu_conv_routes_through_winograd(dtype, layer, seed, share):
-    """With Winograd on for every channel count, each entry point of cpu_conv calls it and still
-    gives the readable path's result (for conv_transpose2d, dy is the input and x the output
-    gradient). The passes run on the whole batch, or (cpu_team.py, WINOGRAD_SHARE) on each
-    thread's share of the images: both routes are drawn."""
+@given(layer=layers(max_batch=3, max_padding=2), seed=seeds, threads=st.sampled_from([1, 2, 100]))
+def test_every_op_matches_the_readable_path(dtype, layer, seed, threads):
+    """Each registered op, by chunks of images or pass by pass (for conv_transpose2d, dy is the
+    input and x the output gradient)."""
     x, w, dy, geo = _arrays(layer, seed, dtype)
-    calls = []
-
-    def counted(*args, **kwargs):
-        calls.append(args[0].shape[0])  # how many images
-        return transformed_products(*args, **kwargs)
-
-    transformed_products = wino.transformed_products
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(wino, "MIN_CHANNELS", 1)
-        m.setattr(wino, "MIN_WIDER", 1)
-        m.setattr(wino, "MIN_MULTIPLY_ADDS", 0)
-        m.setattr(wino, "transformed_products", counted)
-        m.setattr(cpu_conv, "WINOGRAD_SHARE", share)
-        results = [cpu_conv.forward(x, w, geo), cpu_conv.backward_data(dy, w, geo, x.shape),
-                   cpu_conv.weight_grad(dy, x, w.shape, geo), *cpu_conv.conv2d_grads(dy, x, w, geo),
-                   *cpu_conv.conv_transpose2d_grads(x, dy, w, geo)]
-    assert sum(calls) == 5 * x.shape[0]  # each image once per entry point; the pairs share theirs
-    y = _readable(conv._conv_forward_data, x, w, geo)
-    dx = _readable(conv._conv_backward_data, dy, w, geo, x.shape)
-    dw = _readable(conv._conv_weight_grad, dy, x, w.shape, geo)
+        m.setattr(wino, "CHUNK_BYTES", 3000)  # a few images per chunk
+        m.setattr(cpu_team, "MIN_SHARE", 1)
+        m.setattr(cpu_team, "get_num_threads", lambda: threads)
+        results = [wino.conv2d(x, w, geo), wino.conv2d_backward_data(dy, w, geo, x.shape),
+                   wino.conv2d_backward_weight(dy, x, w.shape, geo), *wino.conv2d_backward(dy, x, w, geo),
+                   *wino.conv_transpose2d_backward(x, dy, w, geo)]
+    y = _readable(conv._conv2d, x, w, geo)
+    dx = _readable(conv._conv2d_backward_data, dy, w, geo, x.shape)
+    dw = _readable(conv._conv2d_backward_weight, dy, x, w.shape, geo)
     for actual, expected in zip(results, (y, dx, dw, dx, dw, y, dw)):
         _close(actual, expected)
 
 
 def test_where_it_applies():
-    """16 or more channels on each side and 32 on one; 64 tiles in the batch (256 without a
-    team of threads) or 4M multiply-adds per product; 3x3, stride 1, no dilation or groups;
-    float32 or float64."""
+    """16 or more channels on each side and 32 on one; 64 tiles in the batch or 4M multiply-adds
+    per product; 3x3, stride 1, padding at most 2, no dilation or groups; float32 or float64. The
+    shapes decide, nothing else: every op of a layer asks the same question."""
     geo = conv.Geometry((3, 3), (1, 1), (1, 1), (1, 1), 1)
-    x = np.zeros((16, 64, 64, 64), np.float32)               # 16 x 256 tiles
-    assert wino.applies(geo, x, 64) and wino.applies(geo, x.astype(np.float64), 16)
-    with pytest.MonkeyPatch.context() as m:
-        for team, applies in ((2, True), (1, False)):        # 64 tiles: with a team of threads
-            m.setattr(cpu_team, "size", lambda: team)
-            assert wino.applies(geo, x[:, :32, :8, :8], 64) == applies
-    assert not wino.applies(geo, x[:4, :, :8, :8], 64)       # 16 tiles, 64 x 64 x 16 = 64K
-    assert wino.applies(geo, np.zeros((4, 256, 16, 16), np.float32), 256)  # 64 x 256 x 256 = 4M
-    assert not wino.applies(geo, x[:, :16], 16)              # too narrow on both sides
-    assert not wino.applies(geo, x[:, :8], 256)              # too narrow on one
-    assert not wino.applies(geo, x.astype(np.float16), 64)
+    f32 = np.dtype(np.float32)
+    assert wino.layer_applies(geo, 16, 64, 64, (64, 64), f32)       # 16 x 256 tiles
+    assert wino.layer_applies(geo, 16, 64, 16, (64, 64), np.dtype(np.float64))
+    assert wino.layer_applies(geo, 16, 32, 64, (8, 8), f32)         # 64 tiles
+    assert not wino.layer_applies(geo, 4, 64, 64, (8, 8), f32)      # 16 tiles, 64 x 64 x 16 = 64K
+    assert wino.layer_applies(geo, 4, 256, 256, (16, 16), f32)      # 64 x 256 x 256 = 4M
+    assert not wino.layer_applies(geo, 16, 16, 16, (64, 64), f32)   # too narrow on both sides
+    assert not wino.layer_applies(geo, 16, 8, 256, (64, 64), f32)   # too narrow on one
+    assert not wino.layer_applies(geo, 16, 64, 64, (64, 64), np.dtype(np.float16))
     for other in (dict(kernel_size=(5, 5)), dict(kernel_size=(3, 1)), dict(stride=(2, 2)),
-                  dict(dilation=(2, 2)), dict(groups=2)):
-        assert not wino.applies(geo._replace(**other), x, 64)
+                  dict(dilation=(2, 2)), dict(groups=2), dict(padding=(3, 1))):
+        assert not wino.layer_applies(geo._replace(**other), 16, 64, 64, (64, 64), f32)
     np.testing.assert_equal(wino.tiles((64, 61), (1, 0)), ((64, 59), (16, 15)))
+    x, w = np.zeros((16, 32, 8, 8), np.float32), np.zeros((64, 32, 3, 3), np.float32)
+    assert "cpu_winograd" in kernels.explain("conv2d", x, w, geo).splitlines()[1]
+    assert "cpu_winograd" not in kernels.explain("conv2d", x[:4], w, geo).splitlines()[1]
 
 
 def _everywhere(fn):
@@ -201,7 +194,7 @@ def test_a_nan_or_infinity_spreads_to_whole_tiles():
         x = np.ones((1, 1, 8, 8))
         x[0, 0, 2, 2] = bad
         y = wino.unfold_and_multiply(x, geo.padding, w=w)[0]
-        im2col = _readable(conv._conv_forward_data, x, w, geo)
+        im2col = _readable(conv._conv2d, x, w, geo)
         assert np.isnan(y[0, 0, :4, :4]).all() and np.isfinite(y[0, 0, 4:, 4:]).all()
         assert (~np.isfinite(im2col)).sum() == 9
         assert not np.isfinite(y[~np.isfinite(im2col)]).any()

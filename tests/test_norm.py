@@ -1,6 +1,5 @@
-"""batch_norm and batch_norm_relu (hand-written backward) and normalize: gradchecks, PyTorch
+"""batch_norm (hand-written backward) and normalize: gradchecks, PyTorch
 agreement, errors."""
-import copy
 
 import numpy as np
 import pytest
@@ -95,78 +94,18 @@ def test_batchnorm2d_matches_pytorch_train_and_eval(momentum):
     np.testing.assert_array_equal(bn.running_mean.numpy(), before)  # eval never updates them
 
 
-def _away_from_the_kink(norm_args):
-    """Skip draws where an output of the norm sits within 1e-3 of ReLU's kink at 0."""
-    with tinypix.no_grad():
-        assume(np.abs(F.batch_norm(*norm_args).numpy()).min() > 1e-3)
-
-
-@given(bn_inputs(), st.booleans())
-def test_batch_norm_relu_training_gradcheck(inputs, affine):
-    x, weight, bias = inputs
-    C = x.shape[1]
-    weight, bias = (weight, bias) if affine else (None, None)
-    _away_from_the_kink((x, None, None, weight, bias, True, 0.1, 1e-3))
-
-    def fn(x, weight=None, bias=None):
-        rm, rv = tinypix.zeros(C, dtype=tinypix.float64), tinypix.ones(C, dtype=tinypix.float64)
-        return F.batch_norm_relu(x, rm, rv, weight, bias, training=True, momentum=0.1, eps=1e-3)
-    gradcheck(fn, (x, weight, bias) if affine else (x,), atol=1e-4)
-
-
-@given(bn_inputs(min_values=1), tst.tensors(shape=(3,), requires_grad=False))
-def test_batch_norm_relu_eval_gradcheck(inputs, stats):
-    x, weight, bias = inputs
-    C = x.shape[1]
-    rm, rv = stats[:C].detach(), (stats[:C].abs() + 0.5).detach()
-    _away_from_the_kink((x, rm, rv, weight, bias, False))
-    gradcheck(lambda x, w, b: F.batch_norm_relu(x, rm, rv, w, b, training=False), (x, weight, bias))
-
-
-@pytest.mark.parametrize("training", [True, False])
-def test_batchnorm2d_forward_relu_is_relu_of_forward_and_matches_pytorch(training):
-    C = 3
-    bn = nn.BatchNorm2d(C).double().train(training)
-    bn.running_var.data[:] = [0.5, 2.0, 1.0]
-    twin, before = copy.deepcopy(bn), {k: v.numpy().copy() for k, v in bn.state_dict().items()}
-    xs = np.random.default_rng(0).normal(0.5, 2.0, (4, C, 5, 6))
-    dy = np.random.default_rng(1).standard_normal(xs.shape)
-    x, x2 = tinypix.tensor(xs, requires_grad=True), tinypix.tensor(xs, requires_grad=True)
-    y, y2 = bn.forward_relu(x), F.relu(twin(x2))
-    y.backward(tinypix.tensor(dy))
-    y2.backward(tinypix.tensor(dy))
-    assert (y.detach().numpy() == 0).any() and (y.detach().numpy() > 0).any()
-    for a, b in ((y, y2), (x.grad, x2.grad), (bn.weight.grad, twin.weight.grad),
-                 (bn.bias.grad, twin.bias.grad), (bn.running_mean, twin.running_mean),
-                 (bn.running_var, twin.running_var)):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-12)
-    torch = pytest.importorskip("torch")
-    ref = _torch_bn(torch, C, 0.1).train(training)
-    ref.load_state_dict({k: torch.tensor(v) for k, v in before.items()})
-    xt = torch.tensor(xs, requires_grad=True)
-    yt = torch.relu(ref(xt))
-    yt.backward(torch.tensor(dy))
-    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-8, atol=1e-10)
-
-
 @pytest.mark.parametrize("kernel_choice", ["", "reference"])
 def test_relu_gradients_select_as_pytorch_does(monkeypatch, kernel_choice):
     """ReLU's backward (PyTorch's threshold_backward) is 0 where the output is <= 0, else dy: a
-    NaN output passes dy, and an infinite dy on a clipped output gives 0, not NaN. F.relu and
-    the fused F.batch_norm_relu (both kernel paths, training and evaluation) agree."""
+    NaN output passes dy, and an infinite dy on a clipped output gives 0, not NaN. Both
+    implementations agree, after a batch norm too."""
     monkeypatch.setenv(kernels.ENV_VAR, kernel_choice)
     x = tinypix.tensor([-1.0, np.nan, 2.0], requires_grad=True)
     F.relu(x).backward(tinypix.tensor([np.inf, 3.0, 4.0]))
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 3.0, 4.0])
 
-    x = tinypix.tensor([[-1.0], [np.nan], [2.0]], requires_grad=True)  # evaluation: y = x here
-    stats = tinypix.zeros(1), tinypix.ones(1)
-    F.batch_norm_relu(x, *stats, training=False, eps=0.0).backward(tinypix.tensor([[np.inf], [3.0], [4.0]]))
-    np.testing.assert_array_equal(x.grad.numpy(), [[0.0], [3.0], [4.0]])
-
     x = tinypix.tensor(np.array([[1.0], [2.0], [4.0], [5.0]], np.float32), requires_grad=True)
-    y = F.batch_norm_relu(x, None, None, training=True)  # 1 and 2 fall below the mean: clipped
+    y = F.relu(F.batch_norm(x, None, None, training=True))  # 1 and 2 fall below the mean: clipped
     y.backward(tinypix.tensor(np.array([[np.inf], [np.inf], [1.0], [-1.0]], np.float32)))
     assert (y.detach().numpy()[:2] == 0).all() and np.isfinite(x.grad.numpy()).all()
     torch = pytest.importorskip("torch")
@@ -195,8 +134,6 @@ def test_batch_norm_errors_name_the_problem():
         F.batch_norm(tinypix.randn(2, 3, 4), None, None, tinypix.ones(2), training=True)
     with pytest.raises(ValueError, match="needs running_mean"):
         F.batch_norm(tinypix.randn(2, 3), None, None, training=False)
-    with pytest.raises(ValueError, match=r"batch_norm_relu: weight has shape \(2,\).*C = 3"):
-        F.batch_norm_relu(tinypix.randn(2, 3, 4), None, None, tinypix.ones(2), training=True)
 
 
 @st.composite

@@ -6,22 +6,46 @@ pixel-labeling toolkit built on it.
     loss = (x ** 2).sum()
     loss.backward()          # x.grad == 2 * x
 """
-from . import autograd
-from .autograd import Function, enable_grad, is_grad_enabled, no_grad
-from .backend import is_cuda_available
-from .creation import (arange, bool_, empty, float16, float32, float64, from_numpy, full,
+import importlib.util
+import os
+import sys
+
+
+def _find_kernels():
+    """Make ``tinypix.kernels`` importable from a source checkout too.
+
+    Installed, kernels/ sits inside this package (setup.cfg maps it there). In a checkout it sits
+    beside this folder, and a Python started in the checkout imports this folder rather than the
+    installed package; so, only when the package has no kernels of its own, load the ones beside
+    it under their installed name."""
+    if importlib.util.find_spec(f"{__name__}.kernels") is not None:
+        return
+    beside = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.kernels", os.path.join(beside, "__init__.py"),
+                                                  submodule_search_locations=[beside])
+    if spec is None:
+        raise ImportError(f"tinypix: its kernels are missing (looked inside the package and in {beside}); "
+                          f"reinstall it with `pip install tinypix`")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+_find_kernels()
+
+from . import autograd  # noqa: E402
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from .backend import is_cuda_available  # noqa: E402
+from .creation import (arange, bool_, empty, float16, float32, float64, from_numpy, full,  # noqa: E402
                        generator, int8, int16, int32, int64, manual_seed, ones, ones_like, rand,
                        randint, randn, tensor, uint8, zeros, zeros_like)
-from .functional import (abs, argmax, cat, clamp, exp, log, matmul, max, mean, min, relu,
+from .functional import (abs, argmax, cat, clamp, exp, log, matmul, max, mean, min, relu,  # noqa: E402
                          sigmoid, sqrt, stack, sum, tanh, where)
-from .tensor import Tensor, _install_operators
-from ._blas import let_workers_sleep, use_haswell_kernels_on_amd
-from ._memory import keep_freed_memory
+from .kernels import get_num_threads, set_num_threads  # noqa: E402
+from .tensor import Tensor, _install_operators  # noqa: E402
+from .tuning import tune_process  # noqa: E402
 
 _install_operators()
-let_workers_sleep()  # NumPy's idle BLAS threads would otherwise spin on the cores we need
-use_haswell_kernels_on_amd()  # faster than OpenBLAS's Skylake-X ones there, for conv's shapes
-keep_freed_memory()  # and every large temporary would page-fault its memory in anew
 
 __version__ = "0.1.0"
 
@@ -30,4 +54,5 @@ __version__ = "0.1.0"
 from .creation import tensor  # noqa: E402,F811
 from . import nn, optim
 from .serialization import load, save
-from .summary import conv_output_size, receptive_field, summary  # noqa: E402
+from .kernels import conv_output_size  # noqa: E402
+from .summary import receptive_field, summary  # noqa: E402

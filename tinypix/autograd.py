@@ -23,17 +23,20 @@ A student's own op is written the same way; check it with :func:`tinypix.testing
 """
 import contextlib
 import os
+import threading
 import traceback
 
 from .backend import get_array_module
 
-_grad_enabled = True
+# .grad_enabled, per thread as in PyTorch: no_grad on one thread leaves alone the graphs that
+# other threads record
+_state = threading.local()
 _anomaly_mode = False
 
 
 def is_grad_enabled():
-    """True unless inside :func:`no_grad`."""
-    return _grad_enabled
+    """True unless inside :func:`no_grad` (on this thread)."""
+    return getattr(_state, "grad_enabled", True)
 
 
 class _GradMode(contextlib.ContextDecorator):
@@ -43,13 +46,11 @@ class _GradMode(contextlib.ContextDecorator):
         self.enabled = enabled
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = self.enabled
+        self.prev = is_grad_enabled()
+        _state.grad_enabled = self.enabled
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _state.grad_enabled = self.prev
         return False
 
 
@@ -175,7 +176,7 @@ class Function:
         ctx = cls()
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = _grad_enabled and any(ctx.needs_input_grad)
+        record = is_grad_enabled() and any(ctx.needs_input_grad)
         out = cls.forward(ctx, *raw)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out

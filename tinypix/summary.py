@@ -35,20 +35,6 @@ class SummaryError(ValueError):
     """The forward pass that ``summary`` runs failed; the message says where and why."""
 
 
-def conv_output_size(n, kernel, stride=1, padding=0, dilation=1):
-    """Output length of a convolution or pooling window sliding over ``n`` pixels:
-    floor((n + 2*padding - dilation*(kernel-1) - 1) / stride) + 1, e.g. 32 - 3 + 1 = 30."""
-    for name, v, least in (("n", n, 1), ("kernel", kernel, 1), ("stride", stride, 1),
-                           ("padding", padding, 0), ("dilation", dilation, 1)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < least:
-            raise ValueError(f"conv_output_size: {name} must be an int >= {least}, got {v!r}")
-    span = dilation * (kernel - 1) + 1
-    if span > n + 2 * padding:
-        raise ValueError(f"conv_output_size: a kernel spanning {span} pixels does not fit in "
-                         f"{n} + 2*{padding} = {n + 2 * padding} padded pixels")
-    return (n + 2 * padding - span) // stride + 1
-
-
 def format_bytes(n):
     """'122 MB' for 128,000,000 bytes: binary units, as in the lecture (1 MB = 2^20 bytes)."""
     value, unit = float(n), "B"

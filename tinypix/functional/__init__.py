@@ -16,4 +16,4 @@ from .upsample import interpolate
 from .dropout import dropout, dropout2d
 from .loss import (binary_cross_entropy_with_logits, cosine_normal_loss, cross_entropy, l1_loss,
                    mse_loss, nll_loss, smooth_l1_loss)
-from .norm import batch_norm, batch_norm_relu, normalize
+from .norm import batch_norm, normalize

@@ -13,10 +13,10 @@ onto the image, adding where receptive fields overlap (col2im is the adjoint of 
     dx   = col2im(W^T @ dy)       (N, C, H, W)            conv2d's backward-data
 
 conv_transpose2d is that second map run forwards -- transpose convolution is convolution
-transposed -- and its backward-data is conv2d's forward. So the two helpers
-``_conv_forward_data`` and ``_conv_backward_data`` are each used by both ops, crosswise, with
-one weight layout: a (F, C/groups, kh, kw) weight takes conv2d from C to F channels and
-conv_transpose2d from F back to C (PyTorch's (in, out/groups, kh, kw) layout for the transpose).
+transposed -- and its backward-data is conv2d's forward. So the two array ops ``_conv2d`` and
+``_conv2d_backward_data`` are each used by both layers, crosswise, with one weight layout: a
+(F, C/groups, kh, kw) weight takes conv2d from C to F channels and conv_transpose2d from F back
+to C (PyTorch's (in, out/groups, kh, kw) layout for the transpose).
 
 ``conv_matrix`` writes conv2d out as a dense matrix, so that "the transpose" can be looked at.
 """
@@ -32,9 +32,10 @@ from ..tensor import Tensor, check_same_device
 Geometry = namedtuple("Geometry", "kernel_size stride padding dilation groups")
 
 
-# -- the shared pair (each used by conv2d AND conv_transpose2d) -------------------------------
-# On NumPy arrays the fast path (kernels/cpu_conv.py) computes the same products a cache-sized
-# chunk of images at a time; what follows is the whole-batch version, which also serves CuPy.
+# -- the array ops, shared by conv2d AND conv_transpose2d --------------------------------------
+# Each is an op of the kernel registry (kernels/registry.py): the body below is its readable
+# implementation and specification; a faster one registered for the arrays' device may run
+# instead (kernels.explain says which).
 def _columns(x, geo):
     """im2col(x) split by group: (N, G, C/G*kh*kw, OH*OW), and the output grid (OH, OW)."""
     cols = kernels.im2col(x, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
@@ -44,28 +45,24 @@ def _columns(x, geo):
     return cols.reshape(x.shape[0], G, cols.shape[1] // G, cols.shape[-1]), grid
 
 
-def _conv_forward_data(x, w, geo):
+@kernels.op("conv2d")
+def _conv2d(x, w, geo):
     """conv2d's forward, and conv_transpose2d's backward-data: y = W @ im2col(x) per group.
 
     x: (N, C, H, W), w: (F, C/G, kh, kw) -> y: (N, F, OH, OW)
     """
-    fast = kernels.chunked_conv(x)
-    if fast is not None:
-        return fast.forward(x, w, geo)
     cols, (oh, ow) = _columns(x, geo)
     F, G = w.shape[0], geo.groups
     y = w.reshape(G, F // G, -1) @ cols  # (N, G, F/G, OH*OW): the weight broadcasts over images
     return y.reshape(x.shape[0], F, oh, ow)
 
 
-def _conv_backward_data(dy, w, geo, x_shape):
+@kernels.op("conv2d_backward_data")
+def _conv2d_backward_data(dy, w, geo, x_shape):
     """conv2d's backward-data, and conv_transpose2d's forward: dx = col2im(W^T @ dy) per group.
 
     dy: (N, F, OH, OW), w: (F, C/G, kh, kw) -> dx: x_shape = (N, C, H, W)
     """
-    fast = kernels.chunked_conv(dy)
-    if fast is not None:
-        return fast.backward_data(dy, w, geo, x_shape)
     N, F = dy.shape[:2]
     G, L = geo.groups, dy.shape[2] * dy.shape[3]
     w_t = w.reshape(G, F // G, -1).swapaxes(1, 2)  # (G, C/G*kh*kw, F/G), a view
@@ -74,22 +71,32 @@ def _conv_backward_data(dy, w, geo, x_shape):
                           geo.stride, geo.padding, geo.dilation)
 
 
-def _conv_weight_grad(dy, x, w_shape, geo):
+@kernels.op("conv2d_backward_weight")
+def _conv2d_backward_weight(dy, x, w_shape, geo):
     """dW = sum over images of dy_n @ im2col(x_n)^T per group: the weight gradient of both ops.
 
     dy: (N, F, OH, OW), x: (N, C, H, W) -> dw: w_shape = (F, C/G, kh, kw). The columns are
     unfolded again rather than kept from the forward pass: that costs one im2col but saves
     the memory of the largest array a convolution makes.
     """
-    fast = kernels.chunked_conv(x)
-    if fast is not None:
-        return fast.weight_grad(dy, x, w_shape, geo)
     N, F = dy.shape[:2]
     cols, _ = _columns(x, geo)
-    # Computed transposed, cols_n @ dy_n^T: OpenBLAS runs that orientation faster (measured).
     L = dy.shape[2] * dy.shape[3]
-    dw_t = cols @ dy.reshape(N, geo.groups, F // geo.groups, L).swapaxes(-1, -2)  # (N, G, C/G*kh*kw, F/G)
-    return dw_t.sum(axis=0).swapaxes(1, 2).reshape(w_shape)
+    dw = dy.reshape(N, geo.groups, F // geo.groups, L) @ cols.swapaxes(-1, -2)  # (N, G, F/G, C/G*kh*kw)
+    return dw.sum(axis=0).reshape(w_shape)
+
+
+@kernels.op("conv2d_backward")
+def _conv2d_backward(dy, x, w, geo):
+    """conv2d's two gradients, (dx, dw). One op, so that an engine may compute them together."""
+    return _conv2d_backward_data(dy, w, geo, x.shape), _conv2d_backward_weight(dy, x, w.shape, geo)
+
+
+@kernels.op("conv_transpose2d_backward")
+def _conv_transpose2d_backward(dy, x, w, geo):
+    """conv_transpose2d's two gradients, (dx, dw): its input gradient is conv2d's forward of dy,
+    and its weight gradient is conv2d's with x in the place of the output gradient."""
+    return _conv2d(dy, w, geo), _conv2d_backward_weight(x, dy, w.shape, geo)
 
 
 def _add_bias(y, b):
@@ -111,18 +118,17 @@ class Conv2d(Function):
     def forward(ctx, x, w, b, geo):
         ctx.save_for_backward(w, x if ctx.needs_input_grad[1] else None)
         ctx.x_shape, ctx.geo = x.shape, geo
-        return _add_bias(_conv_forward_data(x, w, geo), b)
+        return _add_bias(_conv2d(x, w, geo), b)
 
     @staticmethod
     def backward(ctx, dy):
         w, x = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        fast = kernels.chunked_conv(dy)
-        if need_x and need_w and fast is not None:  # the same two products, sharing an unfold
-            dx, dw = fast.conv2d_grads(dy, x, w, ctx.geo)
+        if need_x and need_w:
+            dx, dw = _conv2d_backward(dy, x, w, ctx.geo)
         else:
-            dx = _conv_backward_data(dy, w, ctx.geo, ctx.x_shape) if need_x else None
-            dw = _conv_weight_grad(dy, x, w.shape, ctx.geo) if need_w else None
+            dx = _conv2d_backward_data(dy, w, ctx.geo, ctx.x_shape) if need_x else None
+            dw = _conv2d_backward_weight(dy, x, w.shape, ctx.geo) if need_w else None
         db = dy.sum(axis=(0, 2, 3)) if need_b else None
         return dx, dw, db, None
 
@@ -147,18 +153,17 @@ class ConvTranspose2d(Function):
             x = xp.pad(x, ((0, 0), (0, 0), (0, grid[0] - x.shape[2]), (0, grid[1] - x.shape[3])))
         ctx.save_for_backward(w, x if ctx.needs_input_grad[1] else None)
         ctx.geo = geo
-        return _add_bias(_conv_backward_data(x, w, geo, out_shape), b)
+        return _add_bias(_conv2d_backward_data(x, w, geo, out_shape), b)
 
     @staticmethod
     def backward(ctx, dy):
         w, x = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        fast = kernels.chunked_conv(dy)
-        if need_x and need_w and fast is not None:  # the same two products, sharing an unfold
-            dx, dw = fast.conv_transpose2d_grads(dy, x, w, ctx.geo)
+        if need_x and need_w:
+            dx, dw = _conv_transpose2d_backward(dy, x, w, ctx.geo)
         else:
-            dx = _conv_forward_data(dy, w, ctx.geo) if need_x else None
-            dw = _conv_weight_grad(x, dy, w.shape, ctx.geo) if need_w else None
+            dx = _conv2d(dy, w, ctx.geo) if need_x else None
+            dw = _conv2d_backward_weight(x, dy, w.shape, ctx.geo) if need_w else None
         h, wd = ctx.x_hw
         if dx is not None and dx.shape[2:] != (h, wd):
             dx = get_array_module(dx).ascontiguousarray(dx[:, :, :h, :wd])

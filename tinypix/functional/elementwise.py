@@ -261,34 +261,41 @@ class Tanh(Function):
 class LeakyReLU(Function):
     """max(x, 0) + slope * min(x, 0); slope 0 is ReLU. The gradient at 0 is taken as slope.
 
-    As in PyTorch, leaky backward passes dy where x > 0 and slope * dy elsewhere; ReLU's
-    passes dy except where x <= 0 (a NaN x passes it), and selects 0 there rather than
-    multiplying (an infinite dy gives 0, not NaN)."""
+    Saved for backward: the output y, which is positive exactly where x is when slope >= 0 (and
+    which the next layer keeps anyway); for a negative slope, x itself.
+    """
 
     @staticmethod
     def forward(ctx, x, slope):
-        ctx.slope, ctx.fast = slope, kernels.threaded_relu(x, slope)
-        if ctx.fast is not None:  # the same values in one pass on every core (kernels/cpu_relu.py)
-            y = ctx.fast.forward(x, slope)
-            ctx.save_for_backward(y)
-            return y
-        xp = get_array_module(x)
-        if slope:
-            positive = x > 0
-            ctx.save_for_backward(positive)
-            return xp.where(positive, x, x * x.dtype.type(slope))
-        ctx.save_for_backward(~(x <= 0))  # where the gradient passes
-        return xp.maximum(x, 0)
+        y = _leaky_relu(x, slope)
+        ctx.slope = slope
+        ctx.save_for_backward(y if slope >= 0 else x)
+        return y
 
     @staticmethod
     def backward(ctx, dy):
-        if ctx.fast is not None:  # saved: the output y, positive exactly where x is
-            return ctx.fast.backward(dy, ctx.saved_tensors[0], ctx.slope), None
-        passes, = ctx.saved_tensors
-        xp = get_array_module(dy)
-        if ctx.slope:
-            return xp.where(passes, dy, dy * dy.dtype.type(ctx.slope)), None
-        return xp.where(passes, dy, dy.dtype.type(0)), None
+        s, = ctx.saved_tensors
+        return _leaky_relu_backward(dy, s, ctx.slope), None
+
+
+@kernels.op("leaky_relu")
+def _leaky_relu(x, slope):
+    """y = x where x > 0 (or NaN), else slope * x; for slope 0 (ReLU) 0 there, even for -inf."""
+    xp = get_array_module(x)
+    if slope == 0:
+        return xp.maximum(x, x.dtype.type(0))  # (maximum keeps a NaN)
+    return xp.where(x > 0, x, x * x.dtype.type(slope))
+
+
+@kernels.op("leaky_relu_backward")
+def _leaky_relu_backward(dy, s, slope):
+    """dx from dy and s, forward's output (or, for a negative slope, its input), as in PyTorch:
+    leaky, dy where s > 0 and slope * dy elsewhere; ReLU, dy except where s <= 0 (a NaN passes
+    it), selecting 0 there rather than multiplying (an infinite dy gives 0, not NaN)."""
+    xp = get_array_module(dy)
+    if slope == 0:
+        return xp.where(s <= 0, dy.dtype.type(0), dy)
+    return xp.where(s > 0, dy, dy * dy.dtype.type(slope))
 
 
 class Clamp(Function):

@@ -1,5 +1,4 @@
-"""Normalization: batch_norm (a primitive with a hand-written backward), batch_norm_relu (the
-same with a ReLU after it, as one op) and normalize (composed).
+"""Normalization: batch_norm (a primitive with a hand-written backward) and normalize (composed).
 
 Batch norm standardizes each channel over the batch and the spatial positions, then scales and
 shifts it:  y = (x - mean) / sqrt(var + eps) * weight + bias.  In training the mean and the
@@ -19,78 +18,83 @@ def _channel_shape(x):
     return (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
+@kernels.op("batch_norm")
+def _batch_norm_train(x, weight, bias, eps):
+    """Training batch norm's array op: x (N, C, *), weight, bias (C,) or None -> (y, xhat, mean,
+    var), with the mean and the biased variance (C,) over all dims but 1 -- the batch is the
+    population normalized -- and xhat = (x - mean) / sqrt(var + eps), y = xhat * weight + bias."""
+    xp = get_array_module(x)
+    axes, shape = (0,) + tuple(range(2, x.ndim)), _channel_shape(x)
+    mean = x.mean(axis=axes)
+    xhat = x - mean.reshape(shape)
+    var = (xhat * xhat).mean(axis=axes)
+    xhat *= (1 / xp.sqrt(var + eps)).reshape(shape)
+    y = xhat if weight is None else xhat * weight.reshape(shape)
+    return (y if bias is None else y + bias.reshape(shape)), xhat, mean, var
+
+
+@kernels.op("batch_norm_backward")
+def _batch_norm_train_backward(dy, xhat, scale):
+    """Training batch norm's gradients: dy, xhat (N, C, *), scale = weight * inv_std (C,) ->
+    (dx, dweight, dbias), with m values per channel and sums over them:
+
+        dbias = sum(dy),  dweight = sum(dy * xhat),
+        dx = scale / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)).
+
+    The last two terms of dx are the paths through the batch mean and variance."""
+    axes, shape = (0,) + tuple(range(2, dy.ndim)), _channel_shape(dy)
+    dbias = dy.sum(axis=axes)
+    dweight = (dy * xhat).sum(axis=axes)
+    m = dy.size // dy.shape[1]
+    dx = dy - (dbias / m).reshape(shape) - xhat * (dweight / m).reshape(shape)
+    dx *= scale.reshape(shape)
+    return dx, dweight, dbias
+
+
 class BatchNorm(Function):
     """y = xhat * weight + bias with xhat = (x - mean) * inv_std, per channel.
 
     x: (N, C, *), weight, bias: (C,) or None, running_mean, running_var: (C,) or None.
-    Training (batch statistics), with m = N * prod(*) values per channel and sums over them:
-        dbias = sum(dy),  dweight = sum(dy * xhat),
-        dx = weight * inv_std / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)).
-    The last two terms are the paths through the batch mean and variance. In evaluation the
-    statistics are constants: dx = dy * weight * inv_std.
-
-    relu: the output is max(y, 0) instead, and backward first sets dy to 0 where that is <= 0.
+    Training uses the batch's statistics (``_batch_norm_train``, and its backward); evaluation
+    the running ones, which are constants: dx = dy * weight * inv_std.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu):
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         xp = get_array_module(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = _channel_shape(x)
-        fast = kernels.fused_batch_norm(x) if training else None
-        if fast is not None:  # the same arithmetic, in two fused loops (kernels/cpu_norm.py)
-            y, xhat, mean, var = fast.forward(x, weight, bias, eps, relu)
+        if training:
+            y, xhat, mean, var = _batch_norm_train(x, weight, bias, eps)
             inv_std = 1 / xp.sqrt(var + eps)
+            if running_mean is not None:  # in place: these arrays are the module's buffers
+                m = x.size // x.shape[1]
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * var * (m / (m - 1))
         else:
-            if training:
-                mean = x.mean(axis=axes)
-                xhat = x - mean.reshape(shape)
-                var = (xhat * xhat).mean(axis=axes)  # biased: the batch is the population normalized
-            else:
-                xhat = x - running_mean.astype(x.dtype).reshape(shape)
-                var = running_var.astype(x.dtype)
-            inv_std = 1 / xp.sqrt(var + eps)
-            xhat *= inv_std.reshape(shape)
+            shape = _channel_shape(x)
+            inv_std = 1 / xp.sqrt(running_var.astype(x.dtype) + eps)
+            xhat = (x - running_mean.astype(x.dtype).reshape(shape)) * inv_std.reshape(shape)
             y = xhat if weight is None else xhat * weight.reshape(shape)
             y = y if bias is None else y + bias.reshape(shape)
-            y = xp.maximum(y, 0) if relu else y
-        if training and running_mean is not None:
-            # In place: these arrays are the module's buffers.
-            m = x.size // x.shape[1]
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-            running_var *= 1 - momentum
-            running_var += momentum * var * (m / (m - 1))
-        ctx.save_for_backward(xhat, inv_std, weight, y if relu else None)
+        ctx.save_for_backward(xhat, inv_std, weight)
         ctx.training = training
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        xhat, inv_std, weight, y = ctx.saved_tensors
-        axes = (0,) + tuple(range(2, dy.ndim))
-        shape = _channel_shape(dy)
+        xhat, inv_std, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         scale = inv_std if weight is None else weight * inv_std
-        fast = kernels.fused_batch_norm(dy) if ctx.training and need_x else None
-        if fast is not None:  # the same arithmetic, in two fused loops (kernels/cpu_norm.py)
-            dx, dweight, dbias = fast.backward(dy, xhat, scale, y)
-            return (dx, dweight if need_w else None, dbias if need_b else None,
-                    None, None, None, None, None, None)
-        if y is not None:  # through the ReLU first (0 where y <= 0, as in F.relu's backward)
-            dy = get_array_module(dy).where(y <= 0, dy.dtype.type(0), dy)
-        dbias = dy.sum(axis=axes) if (need_b or (need_x and ctx.training)) else None
-        dweight = (dy * xhat).sum(axis=axes) if (need_w or (need_x and ctx.training)) else None
-        dx = None
-        if need_x:
-            if ctx.training:
-                m = dy.size // dy.shape[1]
-                dx = dy - (dbias / m).reshape(shape) - xhat * (dweight / m).reshape(shape)
-                dx *= scale.reshape(shape)
-            else:
-                dx = dy * scale.reshape(shape)
+        axes = (0,) + tuple(range(2, dy.ndim))
+        if ctx.training and need_x:
+            dx, dweight, dbias = _batch_norm_train_backward(dy, xhat, scale)
+        else:
+            dx = dy * scale.reshape(_channel_shape(dy)) if need_x else None
+            dweight = (dy * xhat).sum(axis=axes) if need_w else None
+            dbias = dy.sum(axis=axes) if need_b else None
         return (dx, dweight if need_w else None, dbias if need_b else None,
-                None, None, None, None, None, None)
+                None, None, None, None, None)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
@@ -109,17 +113,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     _check("batch_norm", x, running_mean, running_var, weight, bias, training)
     return BatchNorm.apply(x, weight, bias, running_mean, running_var, bool(training),
-                           float(momentum), float(eps), False)
-
-
-def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False,
-                    momentum=0.1, eps=1e-5):
-    """relu(batch_norm(x, ...)) as one op, with batch_norm's arguments: on the CPU in training,
-    one pass over x less each way (kernels/cpu_norm.py). Not a PyTorch function: nn.BatchNorm2d's
-    ``forward_relu`` calls it, and the U-Net's blocks call that."""
-    _check("batch_norm_relu", x, running_mean, running_var, weight, bias, training)
-    return BatchNorm.apply(x, weight, bias, running_mean, running_var, bool(training),
-                           float(momentum), float(eps), True)
+                           float(momentum), float(eps))
 
 
 def _check(op, x, running_mean, running_var, weight, bias, training):

@@ -119,17 +119,14 @@ def _pool_geometry(op, kernel_size, stride, padding, dilation=1):
 
 def _pool_output(op, x, geo, ceil_mode):
     """(OH, OW), or an error naming the sizes when a window does not fit."""
-    out = []
-    for n, k, s, p, d in zip(x.shape[2:], geo.kernel_size, geo.stride, geo.padding, geo.dilation):
-        span = d * (k - 1) + 1
-        size = (n + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
-        if size < 1:
-            raise ValueError(
-                f"{op}: the {geo.kernel_size[0]}x{geo.kernel_size[1]} window (dilation "
-                f"{geo.dilation}) does not fit the input {x.shape[2]}x{x.shape[3]} with padding "
-                f"{geo.padding}: the output would have size {size} < 1; use a smaller kernel_size")
-        out.append(kernels.conv_output_size(n, k, s, p, d, ceil_mode))
-    return tuple(out)
+    try:
+        return tuple(kernels.conv_output_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in
+                     zip(x.shape[2:], geo.kernel_size, geo.stride, geo.padding, geo.dilation))
+    except ValueError as error:
+        raise ValueError(
+            f"{op}: the {geo.kernel_size[0]}x{geo.kernel_size[1]} window (dilation {geo.dilation}) "
+            f"does not fit the input {x.shape[2]}x{x.shape[3]} with padding {geo.padding} "
+            f"({error}); use a smaller kernel_size") from None
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

@@ -14,28 +14,12 @@ from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
 
 
 class ConvBlock(nn.Sequential):
-    """Two (3x3 conv, BatchNorm, ReLU) layers; the conv bias is dropped as BatchNorm re-centers.
-
-    In training each BatchNorm and the ReLU after it run as one op (``forward_relu``), which
-    saves a pass over the activations each way: the U-Net steps of benchmarks/unet.py ran 3-7%
-    faster (alternating steps, 2 cores: 114-125 ms against 118-134, and 575 against 617). In
-    evaluation the six modules run one after the other, as in any Sequential.
-    """
+    """Two (3x3 conv, BatchNorm, ReLU) layers; the conv bias is dropped as BatchNorm re-centers."""
 
     def __init__(self, c_in, c_out):
         super().__init__(
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
             nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
-
-    def forward(self, x):
-        layers = list(self)
-        if not self.training or len(layers) != 6:  # (or a module was added)
-            return super().forward(x)
-        for conv, norm, act in (layers[:3], layers[3:]):
-            x = conv(x)
-            fused = type(norm) is nn.BatchNorm2d and type(act) is nn.ReLU  # (not swapped out)
-            x = norm.forward_relu(x) if fused else act(norm(x))
-        return x
 
 
 class UNet(nn.Module):

@@ -60,14 +60,6 @@ class BatchNorm2d(Module):
         self.register_buffer("num_batches_tracked", tensor(0) if tracked else None)
 
     def forward(self, x):
-        return self._normalize(x, F.batch_norm)
-
-    def forward_relu(self, x):
-        """relu(self(x)), as one op (F.batch_norm_relu): in training on the CPU, one pass over
-        the activations less each way than a ReLU module after this one."""
-        return self._normalize(x, F.batch_norm_relu)
-
-    def _normalize(self, x, batch_norm):
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.num_features}, H, W), "
                              f"got {x.shape}")
@@ -79,8 +71,8 @@ class BatchNorm2d(Module):
         momentum = 0.0 if momentum is None else momentum
         # Without running statistics there is nothing else to normalize with, even in eval.
         use_batch = self.training or self.running_mean is None
-        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                          use_batch, momentum, self.eps)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_batch, momentum, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
