@@ -143,3 +143,31 @@ def test_four_threads_at_once_get_the_answers_of_one_at_a_time():
     for mine, theirs in zip(results, serial):
         for a, b in zip(mine, theirs):
             np.testing.assert_allclose(a, b, rtol=0, atol=2e-6 * max(1.0, np.abs(b).max()))
+
+
+SOURCE_CHECKOUT = """
+import sys
+sys.path[:0] = [{checkout!r}] + {site!r}
+import tinypix, tinypix.functional as F
+assert tinypix.__file__.startswith({checkout!r}) and tinypix.kernels.__file__.startswith({checkout!r})
+x = tinypix.randn(2, 3, 8, 8, requires_grad=True)
+F.conv2d(x, tinypix.randn(4, 3, 3, 3), padding=1).sum().backward()
+print("imported")
+"""
+
+
+def test_a_source_checkout_imports_with_its_kernels_beside_the_package(tmp_path):
+    """In a checkout (or with `pip install .` run there) Python finds the folder tinypix/ first,
+    which has no kernels/ inside; the package loads the kernels/ beside it. Run with -S: no
+    installed copy or editable-install hook may answer instead."""
+    import shutil
+    import site
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder in ("tinypix", "kernels"):
+        shutil.copytree(os.path.join(root, folder), tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    code = SOURCE_CHECKOUT.format(checkout=str(tmp_path), site=site.getsitepackages())
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                            timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "imported" in result.stdout

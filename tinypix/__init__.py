@@ -29,6 +29,7 @@ def _find_kernels():
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    globals()["kernels"] = module  # the attribute a submodule's import sets
 
 
 _find_kernels()

@@ -16,6 +16,7 @@ from . import optim
 from .autograd import no_grad
 from .creation import from_numpy, manual_seed
 from .plots import save_curves, save_picture, save_predictions, to_picture
+from .tuning import blas_coretype_advice, tune_process
 from .training import (MAIN_METRIC, build_model, compute_loss, evaluate, load_checkpoint,
                        make_loaders, predictions_for_pictures, save_checkpoint, to_device,
                        write_metrics)
@@ -180,5 +181,20 @@ def parser():
 
 
 def main(argv=None):
+    """The command. Run from the command line (``argv`` None), it first opts its own process in
+    to the tunings a library never makes (tinypix/tuning.py): where NumPy's OpenBLAS should run
+    other kernels, it starts itself again with that setting in its environment, which OpenBLAS
+    reads only at start-up; then it keeps malloc's freed memory for reuse."""
     args = parser().parse_args(argv)
+    if argv is None:
+        _opt_in()
     return args.run(args)
+
+
+def _opt_in():
+    advice = blas_coretype_advice()
+    if advice and sys.executable:
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "tinypix", *sys.argv[1:]],
+                  {**os.environ, **advice})
+    tune_process()
