@@ -71,17 +71,26 @@ def cpu_model():
 
 
 def machine():
-    """One line: CPU, cores, library versions."""
+    """One line: CPU, cores, library versions, NumPy's BLAS and the kernels it runs."""
     import numba
+    from threadpoolctl import threadpool_info
     versions = f"numpy {np.__version__}, numba {numba.__version__}"
     versions += f", torch {torch.__version__}" if torch is not None else ", torch absent"
-    return f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, {versions}"
+    blas = next((f"; NumPy's BLAS {i['internal_api']} {i['version']} ({i.get('architecture')} kernels)"
+                 for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]), "")
+    return f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, {versions}{blas}"
 
 
-def setup_threads():
-    """PyTorch on as many threads as NumPy/Numba get: all cores."""
+def setup():
+    """What every benchmark process does first. PyTorch on as many threads as tinypix's team
+    gets: every core. And, being an application, the process opts in to what `tinypix train`
+    opts in to (tinypix.tune_process: malloc keeps freed memory), for both libraries timed in
+    it; benchmarks/run.py also starts each part with tinypix.tuning.blas_coretype_advice()'s
+    environment, as the command does."""
+    import tinypix
     if torch is not None:
-        torch.set_num_threads(os.cpu_count())
+        torch.set_num_threads(tinypix.get_num_threads())
+    return tinypix.tune_process()
 
 
 def ratio(a, b):
@@ -99,11 +108,21 @@ def table(header, rows):
     return "\n".join(lines)
 
 
-def append_results(title, body):
-    """Append a dated block to RESULTS.md (created with a header if absent)."""
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nEach block: date, machine, what was run, the figures. "
-                           "ratio = tinypix time / PyTorch time (lower is better; 1.0 is parity).\n")
+def record(title, body):
+    """Put a table into RESULTS.md's current tables under ``## title``, dated and with the machine,
+    in place of the one recorded there before (RESULTS.md keeps the current figures and a short
+    history; git keeps every earlier run)."""
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    with RESULTS.open("a") as f:
-        f.write(f"\n## {title} — {stamp}\n\nMachine: {machine()}\n\n{body}\n")
+    block = f"## {title}\n\n{stamp}; {machine()}\n\n{body.strip()}\n\n"
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    heading = f"## {title}\n"
+    if heading in text:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + block + (text[end + 1:] if end >= 0 else "")
+    elif "\n## History" in text:
+        at = text.index("\n## History") + 1
+        text = text[:at] + block + text[at:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(text.rstrip("\n") + "\n")

@@ -1,7 +1,7 @@
 """Benchmark: conv2d and conv_transpose2d forward+backward in float32, tinypix next to PyTorch.
 
     python benchmarks/conv.py             # print the table
-    python benchmarks/conv.py --append    # and append it, dated, to benchmarks/RESULTS.md
+    python benchmarks/conv.py --record    # and record it, dated, in benchmarks/RESULTS.md
 
 Both libraries run in this one process on the same number of threads (all cores), one after the
 other, in three alternating rounds with a pause between (see common.side_by_side). Each row is
@@ -10,15 +10,13 @@ computing the gradients of input, weight and bias. ratio = tinypix time / PyTorc
 parity, lower is better). GFLOP/s counts 3 matrix products' worth of multiply-adds (forward,
 input gradient, weight gradient), 2 FLOPs each. The PyTorch columns are left empty when torch
 is not installed. Other processes on the machine skew both columns (tinypix's more: its BLAS
-and Numba threads both wait for cores), so the load average before and after is reported too.
+and its team's threads both wait for cores), so the load average before and after is reported too.
 """
 import argparse
-import datetime
 import os
 import pathlib
 import sys
 
-import numba
 import numpy as np
 
 import tinypix
@@ -26,7 +24,7 @@ import tinypix.functional as F
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from benchmarks.common import RESULTS, cpu_model, matmul_gflops, side_by_side, torch  # noqa: E402
+from benchmarks.common import RESULTS, cpu_model, matmul_gflops, record, setup, side_by_side, torch  # noqa: E402
 
 # (N, C, H, K): batch, input channels, height = width, output channels.
 CONV_SHAPES = [(16, 64, 64, 64), (16, 128, 32, 128), (8, 3, 128, 32), (4, 256, 16, 256)]
@@ -103,34 +101,22 @@ def load():
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def append_block(rows, machine_gflops, threads, loads):
-    versions = (f"numpy {np.__version__}, numba {numba.__version__}, "
-                f"torch {torch.__version__ if torch else 'not installed'}")
-    block = [f"## benchmarks/conv.py, {datetime.datetime.now():%Y-%m-%d %H:%M}",
-             "",
-             f"{cpu_model()}, {os.cpu_count()} cores, {threads} threads; {versions}; "
-             f"float32 matmul {machine_gflops:.0f} GFLOP/s; load average (1/5/15 min) {loads[0]} "
-             f"before, {loads[1]} after. Forward+backward, float32, median ms.",
-             "", HEADER, *map(format_row, rows)]
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nBlocks appended by the scripts in this folder "
-                           "(`python benchmarks/<script>.py --append`), newest last. ratio = "
-                           "tinypix time / PyTorch time, measured in one process on the same "
-                           "threads: 1.0 is parity, lower is better.\n\n")
-    with RESULTS.open("a") as f:  # a blank line first, whatever block came before
-        f.write("\n" + "\n".join(block) + "\n")
+def record_block(rows, machine_gflops, threads, loads):
+    record("conv2d and conv_transpose2d, forward+backward (CPU)",
+           f"{threads} threads; float32 matmul {machine_gflops:.0f} GFLOP/s; load average (1/5/15 min) "
+           f"{loads[0]} before, {loads[1]} after. Forward+backward, float32, median ms.\n\n"
+           + "\n".join([HEADER, *map(format_row, rows)]))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per row (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
-    parser.add_argument("--append", action="store_true", help=f"append the table to {RESULTS}")
+    parser.add_argument("--record", action="store_true", help=f"record the table in {RESULTS}")
     args = parser.parse_args()
 
-    threads = os.cpu_count()
-    if torch is not None:
-        torch.set_num_threads(threads)
+    setup()
+    threads = tinypix.get_num_threads()
     before = load()
     machine = matmul_gflops()
     print(f"{cpu_model()}, {threads} threads; float32 matmul (NumPy BLAS) {machine:.0f} GFLOP/s; "
@@ -139,9 +125,9 @@ def main():
     rows = run(args.repeats, args.warmup)
     after = load()
     print(f"load average after: {after}")
-    if args.append:
-        append_block(rows, machine, threads, (before, after))
-        print(f"appended to {RESULTS}")
+    if args.record:
+        record_block(rows, machine, threads, (before, after))
+        print(f"recorded in {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: the non-conv ops of a segmentation net, forward+backward, tinypix next to PyTorch.
 
-    python benchmarks/ops.py [--append]
+    python benchmarks/ops.py [--record]
 """
 import argparse
 import sys
@@ -12,7 +12,7 @@ import tinypix.nn.functional as F
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from benchmarks.common import append_results, fmt_ms, ratio, side_by_side, setup_threads, table, torch
+from benchmarks.common import record, fmt_ms, ratio, setup, side_by_side, table, torch
 
 
 def cases(rng):
@@ -78,13 +78,13 @@ def run(repeats=5):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--append", action="store_true")
+    p.add_argument("--record", action="store_true", help="record the table in RESULTS.md")
     args = p.parse_args()
-    setup_threads()
+    setup()
     text = run()
     print(text)
-    if args.append:
-        append_results("Pooling, upsampling, batch norm, cross-entropy (CPU)", text)
+    if args.record:
+        record("Pooling, upsampling, batch norm, cross-entropy (CPU)", text)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: what a student waits for on every run, and the memory a training step holds.
 
-    python benchmarks/startup.py [--append]
+    python benchmarks/startup.py [--record]
 
 - ``import tinypix`` time, in a fresh process;
 - the first conv2d forward+backward in a fresh process, with a cold Numba cache (an empty
@@ -15,7 +15,7 @@ import tempfile
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from benchmarks.common import append_results, table, torch
+from benchmarks.common import record, table, torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,12 +66,12 @@ def run():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--append", action="store_true")
+    p.add_argument("--record", action="store_true", help="record the table in RESULTS.md")
     args = p.parse_args()
     text = run()
     print(text)
-    if args.append:
-        append_results("Start-up and memory (CPU)", text)
+    if args.record:
+        record("Start-up and memory (CPU)", text)
 
 
 if __name__ == "__main__":

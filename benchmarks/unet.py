@@ -1,7 +1,7 @@
 """Benchmark: one U-Net training step (forward, per-pixel cross-entropy, backward, SGD with
 momentum and weight decay), tinypix next to an identical PyTorch twin on the same weights/data.
 
-    python benchmarks/unet.py [--append]
+    python benchmarks/unet.py [--record] [--threads 2,4,8,16]
 
 The twin has the same layers in the same order (conv3x3 + BatchNorm + ReLU blocks, max-pool
 down, 2x2 transpose conv up, concatenated skips, 1x1 head), and is loaded with tinypix's
@@ -18,7 +18,7 @@ from tinypix.models import UNet
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from benchmarks.common import append_results, fmt_ms, ratio, side_by_side, setup_threads, table, torch
+from benchmarks.common import record, fmt_ms, ratio, setup, side_by_side, table, torch
 
 # (batch, size, base channels, depth) -- the sizes issue 7 names.
 CONFIGS = [(16, 64, 16, 3), (8, 128, 32, 3)]
@@ -93,27 +93,39 @@ def steps(batch, size, base, depth, seed=0):
     return tinypix_step, torch_step
 
 
-def run(repeats=5):
+def run(repeats=5, threads=None):
+    """The table; with ``threads`` (a list of counts), one row per configuration and count, each
+    library set to that many threads (tinypix.set_num_threads, torch.set_num_threads)."""
     rows = []
-    for batch, size, base, depth in CONFIGS:
-        mine, theirs = steps(batch, size, base, depth)
-        ms, tms = side_by_side(mine, theirs, repeats)
-        rows.append((f"U-Net step {batch}x3x{size}x{size}, base {base}, depth {depth}", fmt_ms(ms),
-                     fmt_ms(tms), ratio(ms, tms) if tms else "-"))
-        print(rows[-1], flush=True)
-    return table(("training step", "tinypix ms", "PyTorch ms", "ratio"), rows)
+    for count in threads or [None]:
+        if count is not None:
+            tinypix.set_num_threads(count)
+            if torch is not None:
+                torch.set_num_threads(count)
+        for batch, size, base, depth in CONFIGS:
+            mine, theirs = steps(batch, size, base, depth)
+            ms, tms = side_by_side(mine, theirs, repeats)
+            rows.append(((count,) if threads else ()) + (
+                f"U-Net step {batch}x3x{size}x{size}, base {base}, depth {depth}",
+                fmt_ms(ms), fmt_ms(tms), ratio(ms, tms) if tms else "-"))
+            print(rows[-1], flush=True)
+    header = ("training step", "tinypix ms", "PyTorch ms", "ratio")
+    return table((("threads",) if threads else ()) + header, rows)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--append", action="store_true", help="append the table to RESULTS.md")
+    p.add_argument("--record", action="store_true", help="record the table in RESULTS.md")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", help="thread counts to run at, e.g. 2,4,8,16 (default: every core)")
     args = p.parse_args()
-    setup_threads()
-    text = run(args.repeats)
+    setup()
+    threads = [int(n) for n in args.threads.split(",")] if args.threads else None
+    text = run(args.repeats, threads)
     print(text)
-    if args.append:
-        append_results("U-Net training step (CPU)", text)
+    if args.record:
+        record("U-Net training step at several thread counts (CPU)" if threads else
+               "U-Net training step (CPU)", text)
 
 
 if __name__ == "__main__":

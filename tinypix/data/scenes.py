@@ -341,7 +341,7 @@ class SyntheticScenes(Dataset):
             reproducibly, give the transform to the DataLoader instead.
         noise: standard deviation of the Gaussian noise added to the image.
 
-    Scenes are rendered on first access (2-3 ms each at 64 x 64 on one core) and kept in memory, as
+    Scenes are rendered on first access and kept in memory, as
     read-only arrays so that the cache cannot be changed by accident.
     """
     classes = ("background", "sphere", "box", "cylinder")
