@@ -75,9 +75,9 @@ GG = np.kron(G, G)  # (36, 9)
 # input channels x output channels x tiles. Padding at most 2, so that backward's flipped
 # layer (padding 2 - p) exists too.
 MIN_CHANNELS, MIN_WIDER, MIN_MULTIPLY_ADDS, MIN_TILES = 16, 32, 1 << 22, 64
-# Input-transform values per chunk of images: a few images at a time, for products wide enough
-# to run near OpenBLAS's full rate.
-CHUNK_BYTES = 32 << 20
+# A chunk of images: at most CHUNK_BYTES of input-transform values, at least MIN_CHUNK_TILES
+# tiles (images_per_chunk).
+CHUNK_BYTES, MIN_CHUNK_TILES = 32 << 20, 256
 HOW = "Winograd F(4x4, 3x3): 4x fewer multiplications, a NaN spreads to its whole 4x4 tile"
 
 
@@ -345,7 +345,7 @@ def weight_transform(w):
 
 def weight_adjoint(dU, w_shape, dtype):
     """dU (36, F, C) -> dw of shape w_shape (F, C, 3, 3) in ``dtype``: G^T dU G for every (f, c),
-    computed in dU's precision (float64: the transform back magnifies rounding), by filters."""
+    computed in dU's precision (float64 where it is a sum over chunks), by filters."""
     F, C = dU.shape[1:]
     dw, gg = np.empty(w_shape, dtype), GG.astype(dU.dtype)
 
@@ -357,12 +357,15 @@ def weight_adjoint(dU, w_shape, dtype):
 
 # -- the layer -----------------------------------------------------------------------------
 def images_per_chunk(N, C, F, per_image, dtype):
-    """How many images one chunk of the layer takes. A chunk makes V (36*C values per tile) and M
-    or dM (36*F), so the wider side sets how many fit in CHUNK_BYTES; chunks are of equal size,
-    so that no short last chunk runs 36 narrow products. Shapes alone decide: the weight
-    gradient is a sum over these chunks, added in their order, so it is the same on any machine."""
+    """How many images one chunk of the layer takes: enough for MIN_CHUNK_TILES tiles, so that its
+    weight-gradient products outweigh adding them up, and no more (more chunks can go to more
+    threads), nor more than fit in CHUNK_BYTES (a chunk makes V, 36*C values per tile, and M
+    or dM, 36*F). Chunks are of equal size, so that no short last chunk runs narrow products.
+    Shapes alone decide: the weight gradient is a sum over these chunks, added in their order,
+    so it is the same on any machine."""
     fit = max(1, CHUNK_BYTES // (36 * max(C, F) * per_image * np.dtype(dtype).itemsize))
-    return -(-N // -(-N // fit)) if N else 1
+    size = min(fit, -(-MIN_CHUNK_TILES // per_image))
+    return -(-N // -(-N // size)) if N else 1
 
 
 def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
@@ -392,7 +395,9 @@ def unfold_and_multiply(a, padding, w=None, d=None, w_shape=None):
 
 
 def _sum(parts):
-    """The float64 sum of the arrays in ``parts``, added in order."""
+    """The sum of the arrays in ``parts``, added in order in float64 (the one part, if one)."""
+    if len(parts) == 1:
+        return parts[0]
     total = parts[0].astype(np.float64)
     for part in parts[1:]:
         total += part
@@ -402,8 +407,8 @@ def _sum(parts):
 def transformed_products(a, padding, U=None, d=None, F=None, out=None, size=None):
     """unfold_and_multiply's passes, ``size`` images at a time, each pass shared out over the
     team, with the weights already transformed (U, from weight_transform) and the weight
-    gradient left transformed: returns (y, dU), dU (36, F, C) the float64 sum over the chunks
-    of a's images, for d (N, F, OH, OW). So chunks of one batch can transform the weights once,
+    gradient left transformed: returns (y, dU), dU (36, F, C) the sum over the chunks of a's
+    images (_sum), for d (N, F, OH, OW). So chunks of one batch can transform the weights once,
     add their dU, and transform the sum back once. y is written into ``out`` (N, F, OH, OW,
     C-contiguous) where that is given."""
     N, C = a.shape[:2]
@@ -437,4 +442,4 @@ def transformed_products(a, padding, U=None, d=None, F=None, out=None, size=None
             parts.append(dU)
     if d is None:
         return y, None
-    return y, _sum(parts) if parts else np.zeros((36, F, C))
+    return y, _sum(parts) if parts else np.zeros((36, F, C), dtype)

@@ -26,6 +26,7 @@ op runs on their device, so ``import tinypix`` does not load Numba or CuPy.
 import contextlib
 import importlib
 import os
+import threading
 from collections import namedtuple
 
 import numpy as np
@@ -45,6 +46,7 @@ _readable = {}      # op -> Implementation (device None: every device)
 _faster = {}        # op -> [Implementation, ...] in the order asked
 _loaded = set()     # devices whose engine modules were imported
 _recorders = []     # the lists of active trace() blocks
+_loading = threading.Lock()
 
 
 def op(name):
@@ -108,18 +110,22 @@ def _forced():
 
 def _load(device):
     """Import ``device``'s engine modules (once); they register their implementations."""
-    if device not in _loaded:
-        for module in ENGINES[device]:
-            importlib.import_module(f"{__package__}.{module}")
-        for impls in _faster.values():  # asked in ENGINES' order, whatever order imports ran in
-            impls.sort(key=_rank)
-        _loaded.add(device)
+    if device in _loaded:
+        return
+    with _loading:  # (threads that arrive together import and sort once)
+        if device not in _loaded:
+            for module in ENGINES[device]:
+                importlib.import_module(f"{__package__}.{module}")
+            for impls in _faster.values():  # asked in ENGINES' order, whatever order imports ran in
+                impls.sort(key=_rank)
+            _loaded.add(device)
 
 
 def _rank(impl):
-    """Where ``impl``'s module stands among the engine modules of every device."""
+    """Where ``impl``'s module stands among the engine modules of every device; after them, one
+    registered from elsewhere (a student's own)."""
     names = [f"{__package__}.{m}" for device in ENGINES for m in ENGINES[device]]
-    return names.index(impl.module)
+    return names.index(impl.module) if impl.module in names else len(names)
 
 
 def choose(name, args):

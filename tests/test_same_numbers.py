@@ -3,8 +3,8 @@
 
 Each layer's output and gradients, in float32, agree across team sizes within 2e-6 of their
 largest magnitude. The layers cover every CPU implementation and its ways of sharing out work:
-im2col by chunks (unfolding either side, col2im where dy has more channels), Winograd by shares
-of images and pass by pass (chosen by how many images each thread would get), the tiling windows
+im2col by chunks (unfolding either side, col2im where dy has more channels), Winograd by chunks
+of images and pass by pass (with fewer chunks than threads), the tiling windows
 of 2x2 transpose convolutions and 1x1 convolutions, batch norm, ReLU, pooling and resizing. (A
 whole network is no test of this: its float32 gradients at initialization differ from float64's
 by far more than that on any path, and reordering moves them around within that error.)
@@ -21,7 +21,7 @@ from tinypix.kernels import cpu_team
 CONVS = [("im2col, C < F", (16, 3, 40, 16), 3, 1, 1, False, "cpu_conv"),
          ("im2col, C > F", (16, 32, 40, 8), 3, 1, 1, False, "cpu_conv"),
          ("im2col, stride 2", (16, 16, 33, 24), 3, 2, 1, False, "cpu_conv"),
-         ("Winograd by images", (16, 32, 16, 64), 3, 1, 1, False, "cpu_winograd"),
+         ("Winograd by chunks of images", (16, 32, 32, 64), 3, 1, 1, False, "cpu_winograd"),
          ("Winograd pass by pass", (4, 64, 16, 64), 3, 1, 1, False, "cpu_winograd"),
          ("transpose 3x3", (8, 32, 16, 32), 3, 1, 1, True, "cpu_winograd"),
          ("transpose 2x2 stride 2", (16, 64, 8, 32), 2, 2, 0, True, "cpu_patches"),
