@@ -90,7 +90,10 @@ def tiles(hw, padding):
 def layer_applies(geo, N, C, F, out_hw, dtype):
     """Whether the conv2d layer from C to F channels with geometry ``geo`` (functional/conv.py's
     Geometry), N images and an (OH, OW) output runs by Winograd: every op of the layer -- its
-    forward, both gradients, and the transpose convolution that shares its weight -- asks this."""
+    forward, both gradients, and the transpose convolution that shares its weight -- asks this.
+    Shapes and dtype decide, never the machine. Where it says yes, a NaN or infinity in the
+    input makes NaN of every 4x4 output tile it reaches, and float32 rounding is about ten
+    times im2col's (see the module docstring)."""
     if (geo.kernel_size, geo.stride, geo.dilation, geo.groups) != ((3, 3), (1, 1), (1, 1), 1):
         return False
     batch_tiles = N * -(-out_hw[0] // 4) * -(-out_hw[1] // 4)
