@@ -208,27 +208,6 @@ def _copy(source, target):
         target[q] = source[q]
 
 
-@njit(inline="always")
-def _row(x, n, c, h, zero):
-    return x[n, c, h] if 0 <= h < x.shape[2] else zero
-
-
-@njit(inline="always")
-def _bt_down(r0, r1, r2, r3, r4, r5, s0, s1, s2, s3, s4, s5):
-    """s_u[q] = (B^T (r0[q], ..., r5[q]))[u]: the column transform of one band of rows."""
-    for q in range(r0.shape[0]):
-        s0[q], s1[q], s2[q], s3[q], s4[q], s5[q] = _bt(r0[q], r1[q], r2[q], r3[q], r4[q], r5[q])
-
-
-@njit(inline="always")
-def _bt_along(su, o0, o1, o2, o3, o4, o5):
-    """o_v[j] = (B^T su[4j : 4j+6])[v]: the row transform of each tile of a band's row u."""
-    for j in range(o0.shape[0]):
-        q = 4 * j
-        o0[j], o1[j], o2[j], o3[j], o4[j], o5[j] = _bt(su[q], su[q + 1], su[q + 2], su[q + 3],
-                                                       su[q + 4], su[q + 5])
-
-
 @njit(nogil=True, cache=True, fastmath=_FAST)
 def _input_transform(x, V, ph, pw, th, tw, first, last):
     """x (n, C, H, W) -> V (36*C, n*th*tw): row 36-position xi, channel c is V[xi*C + c], its
@@ -236,25 +215,38 @@ def _input_transform(x, V, ph, pw, th, tw, first, last):
     columns 4j..4j+5. Planes (n, c) first to last - 1, numbered n*C + c."""
     N, C, H, W = x.shape
     tiles, width = th * tw, 4 * tw + 2
-    zero = np.zeros(W, x.dtype)
-    s = np.zeros((6, width), x.dtype)  # padding columns stay 0
-    out = np.empty((36, tiles), x.dtype)
+    band = np.zeros((6, W), x.dtype)  # the six rows of a band that reaches into the padding
+    s = np.zeros((6, width), x.dtype)  # B^T down the band's columns; padding columns stay 0
+    inside = s[:, pw:]
+    out = np.empty((36, th, tw), x.dtype)
     w_in = min(W, width - pw)
     for p in range(first, last):
         n, c = p // C, p % C
+        plane = x[n, c]
         for i in range(th):
             h = 4 * i - ph
-            _bt_down(_row(x, n, c, h, zero)[:w_in], _row(x, n, c, h + 1, zero)[:w_in],
-                     _row(x, n, c, h + 2, zero)[:w_in], _row(x, n, c, h + 3, zero)[:w_in],
-                     _row(x, n, c, h + 4, zero)[:w_in], _row(x, n, c, h + 5, zero)[:w_in],
-                     s[0, pw:], s[1, pw:], s[2, pw:], s[3, pw:], s[4, pw:], s[5, pw:])
-            band = slice(i * tw, (i + 1) * tw)
-            for u in range(6):
+            if h >= 0 and h + 6 <= H:
+                rows = plane[h:h + 6]
+            else:
+                for k in range(6):
+                    if 0 <= h + k < H:
+                        band[k, :] = plane[h + k]
+                    else:
+                        band[k, :] = 0
+                rows = band
+            for q in range(w_in):
+                inside[0, q], inside[1, q], inside[2, q], inside[3, q], inside[4, q], inside[5, q] = _bt(
+                    rows[0, q], rows[1, q], rows[2, q], rows[3, q], rows[4, q], rows[5, q])
+            for u in range(6):  # then B^T along the rows of each tile
                 e = 6 * u
-                _bt_along(s[u], out[e, band], out[e + 1, band], out[e + 2, band],
-                          out[e + 3, band], out[e + 4, band], out[e + 5, band])
+                for j in range(tw):
+                    q = 4 * j
+                    (out[e, i, j], out[e + 1, i, j], out[e + 2, i, j], out[e + 3, i, j],
+                     out[e + 4, i, j], out[e + 5, i, j]) = _bt(s[u, q], s[u, q + 1], s[u, q + 2],
+                                                               s[u, q + 3], s[u, q + 4], s[u, q + 5])
+        by_position = out.reshape(36, tiles)
         for xi in range(36):  # contiguous copies; writing V in the loops above is slower
-            _copy(out[xi], V[xi * C + c, n * tiles:(n + 1) * tiles])
+            _copy(by_position[xi], V[xi * C + c, n * tiles:(n + 1) * tiles])
 
 
 @njit(inline="always")
