@@ -16,11 +16,17 @@ Why this is safe to use anywhere:
   its own on its first call (``os.register_at_fork``).
 - Calls from several threads at once: every call collects its results on a queue of its own,
   no share waits for another, and a call made from inside a share runs on that thread.
-- BLAS threads: while shares run, NumPy's BLAS is held at one thread through threadpoolctl (in
-  NumPy's OpenBLAS that count is process-wide), and the count the user left is put back when
-  the last overlapping call ends.
+- BLAS threads: while shares run, NumPy's BLAS is held at one thread through threadpoolctl.
+  In NumPy's OpenBLAS that count is process-wide: the first call in saves it, the last one out
+  (on whichever thread) puts it back. Where another thread holds threadpoolctl's control of
+  it (threadpoolctl lets one thread at a time set it), tinypix leaves it alone and runs the
+  call on the calling thread. A BLAS whose count is per thread (OpenMP-based) is set to one
+  thread in each helper, and in the caller for the length of each call. A threadpoolctl limit
+  that another thread enters while a call holds the count sees one thread, and puts back one
+  thread when it ends: that is threadpoolctl's rule of one controlling thread at work.
 - Results: how a call is cut depends on the team's size; what is computed does not. A sum over
-  shares (a weight gradient) is added up in another order, nothing more.
+  shares (a weight gradient) is added up in another order, nothing more (cpu_winograd's, in
+  chunks that the shapes fix: in the same order).
 
 The team's size: ``set_num_threads(n)`` (also ``tinypix.set_num_threads``), else the environment
 variable TINYPIX_NUM_THREADS, else the number of cores this process may run on. With 1 there is
@@ -37,9 +43,11 @@ _size = None                 # set_num_threads's count, or None
 _helpers = []                # the helpers' inboxes; the list only grows (up to size - 1)
 _local = threading.local()   # .on_team: this thread is working on a share
 _making = threading.Lock()   # held while helpers are started
-_holding = threading.Lock()  # guards _held and _limiter
+_holding = threading.Lock()  # guards _held, _limiter and _holder
 _held, _limiter = 0, None    # calls holding BLAS at one thread; threadpoolctl's limiter
+_holder = None               # the thread that set it to one
 _controller = None           # threadpoolctl's ThreadpoolController for the BLAS libraries
+_per_thread = False          # whether that count is per thread (an OpenMP-based BLAS)
 
 
 def set_num_threads(n):
@@ -77,11 +85,10 @@ def run(fn, n, work):
     A call made from inside a share, or with one share, runs fn(0, n) on the calling thread.
     An exception raised by fn is raised here, once every share has ended."""
     pieces = [(0, n)] if getattr(_local, "on_team", False) else shares(n, work)
-    if len(pieces) == 1:
+    if len(pieces) == 1 or not _hold_blas():
         return [fn(0, n)]
     inboxes = _inboxes(len(pieces) - 1)
     done = queue.SimpleQueue()
-    _hold_blas()
     try:
         for k, (inbox, piece) in enumerate(zip(inboxes, pieces[1:]), 1):
             inbox.put((fn, piece, k, done))
@@ -130,7 +137,9 @@ def _share(fn, start, stop):
 
 
 def _serve(inbox):
-    """A helper's life: run the shares put in its inbox."""
+    """A helper's life: run the shares put in its inbox, its products on one BLAS thread."""
+    if _per_thread:
+        _controller.limit(limits=1)  # (for good: the thread is tinypix's own)
     while True:
         fn, (start, stop), k, done = inbox.get()
         done.put((k, _share(fn, start, stop)))
@@ -148,51 +157,71 @@ def _inboxes(count):
     return _helpers[:count]
 
 
+def _blas():
+    """threadpoolctl's controller of the BLAS libraries, made on first use."""
+    global _controller, _per_thread
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+        controller = ThreadpoolController().select(user_api="blas")
+        _per_thread = any(lib.threading_layer == "openmp" for lib in controller.lib_controllers
+                          if hasattr(lib, "threading_layer"))
+        _controller = controller
+    return _controller
+
+
 def _hold_blas():
-    """Hold NumPy's BLAS at one thread while any call runs; the first call in saves the count."""
-    global _held, _limiter, _controller
+    """Hold BLAS at one thread for a call; False, changing nothing, where another thread holds
+    threadpoolctl's control of the count (the call then runs on the calling thread alone)."""
+    global _held, _limiter, _holder
     with _holding:
-        if _held == 0:
-            if _controller is None:
-                from threadpoolctl import ThreadpoolController
-                _controller = ThreadpoolController().select(user_api="blas")
-            _free_blas_control()
-            _limiter = _controller.limit(limits=1)
+        controller = _blas()
+        if _per_thread or _held == 0:
+            limiter = controller.limit(limits=1)
+            if any(lib.get_num_threads() != 1 for lib in controller.lib_controllers):
+                return False  # threadpoolctl ignored us: another thread controls the count
+            _local.limiter = limiter
+            if not _per_thread:
+                _limiter, _holder = limiter, threading.current_thread()
         _held += 1
+        return True
 
 
 def _release_blas():
-    """The last call out, on whichever thread, gives BLAS the count it had before the first in."""
-    global _held, _limiter
+    """The end of a call: a per-thread count goes back on this thread; a process-wide one when
+    the last call ends, on whichever thread, and then no thread is left in control of it."""
+    global _held, _limiter, _holder
     with _holding:
         _held -= 1
-        if _held == 0:
-            _free_blas_control()
+        if _per_thread:
+            _local.limiter.restore_original_limits()
+        elif _held == 0:
+            if _holder is not threading.current_thread():
+                _let_go_of_blas(force=True)  # take the control over from our own thread that set it
             _limiter.restore_original_limits()
-            _limiter = None
-            _free_blas_control()
+            _let_go_of_blas()
+            _limiter = _holder = None
 
 
-def _free_blas_control():
-    """threadpoolctl (3.6 and later) lets only one thread set a process-wide OpenBLAS count and
-    ignores the others; let go of that, so that the thread holding or releasing now may set it,
-    and any thread afterwards (the user's too)."""
+def _let_go_of_blas(force=False):
+    """threadpoolctl (3.6 and later) lets one thread at a time set OpenBLAS's process-wide count:
+    the first to set it, until that thread lets go. Let go on this thread, or (force) for the
+    thread that set it."""
     from threadpoolctl import OpenBLASController
     if hasattr(OpenBLASController, "clear_controlling_thread"):
-        OpenBLASController.clear_controlling_thread(force=True)
+        OpenBLASController.clear_controlling_thread(force=force)
 
 
 def _after_fork_in_child():
     """The child has only the thread that forked: no helpers, and no call in flight."""
-    global _making, _holding, _held, _limiter
+    global _making, _holding, _held, _limiter, _holder
     _helpers.clear()
     _making, _holding = threading.Lock(), threading.Lock()
     _local.on_team = False
-    if _held:  # forked while a call held BLAS at one thread: the child gets the count back
-        _free_blas_control()
+    if _held and not _per_thread:  # forked while a call held BLAS at one thread: the count back
+        _let_go_of_blas(force=True)
         _limiter.restore_original_limits()
-        _free_blas_control()
-    _held, _limiter = 0, None
+        _let_go_of_blas()
+    _held, _limiter, _holder = 0, None, None
 
 
 if hasattr(os, "register_at_fork"):

@@ -44,12 +44,12 @@ def conv_output_size(n, kernel, stride=1, padding=0, dilation=1, ceil_mode=False
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < least:
             raise ValueError(f"conv_output_size: {name} must be an int >= {least}, got {v!r}")
     span = dilation * (kernel - 1) + 1  # the dilated window's extent
-    if span > n + 2 * padding:
-        raise ValueError(f"conv_output_size: a window spanning {span} pixels does not fit in "
-                         f"{n} + 2*{padding} = {n + 2 * padding} padded pixels")
     out = (n + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= n + padding:
         out -= 1
+    if out < 1:  # (rounding up, a window may hang over the end; it must start inside)
+        raise ValueError(f"conv_output_size: a window spanning {span} pixels does not fit in "
+                         f"{n} + 2*{padding} = {n + 2 * padding} padded pixels")
     return int(out)
 
 

@@ -45,8 +45,8 @@ Call = namedtuple("Call", "op implementation device shapes")
 _readable = {}      # op -> Implementation (device None: every device)
 _faster = {}        # op -> [Implementation, ...] in the order asked
 _loaded = set()     # devices whose engine modules were imported
-_recorders = []     # the lists of active trace() blocks
-_loading = threading.Lock()
+_tracing = threading.local()  # .recorders: the lists of this thread's active trace() blocks
+_loading = threading.RLock()  # held while engines import (and, inside, register)
 
 
 def op(name):
@@ -61,9 +61,10 @@ def op(name):
 
         def run(*args):
             impl = choose(name, args)
-            if _recorders:
+            recorders = getattr(_tracing, "recorders", None)
+            if recorders:
                 call = Call(name, impl.name, _device(args), tuple(_shape(a) for a in args))
-                for ran in _recorders:
+                for ran in recorders:
                     ran.append(call)
             return impl.fn(*args)
         run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
@@ -80,9 +81,10 @@ def register(name, device, description, applies=None):
         raise ValueError(f"unknown device {device!r}: expected one of {sorted(ENGINES)}")
 
     def decorate(fn):
-        impls = _faster.setdefault(name, [])
-        impls.append(Implementation(name, device, fn.__module__.rsplit(".", 1)[-1], description,
-                                    fn, applies, fn.__module__))
+        impl = Implementation(name, device, fn.__module__.rsplit(".", 1)[-1], description, fn,
+                              applies, fn.__module__)
+        with _loading:  # a new sorted list: calls on other threads keep reading the old one
+            _faster[name] = sorted(_faster.get(name, []) + [impl], key=_rank)
         return fn
     return decorate
 
@@ -112,20 +114,18 @@ def _load(device):
     """Import ``device``'s engine modules (once); they register their implementations."""
     if device in _loaded:
         return
-    with _loading:  # (threads that arrive together import and sort once)
+    with _loading:  # (threads that arrive together import once)
         if device not in _loaded:
             for module in ENGINES[device]:
                 importlib.import_module(f"{__package__}.{module}")
-            for impls in _faster.values():  # asked in ENGINES' order, whatever order imports ran in
-                impls.sort(key=_rank)
             _loaded.add(device)
 
 
 def _rank(impl):
-    """Where ``impl``'s module stands among the engine modules of every device; after them, one
-    registered from elsewhere (a student's own)."""
+    """Where ``impl``'s module stands among the engine modules of every device; before them, one
+    registered from elsewhere (a student's own: asked first, so that it runs where it applies)."""
     names = [f"{__package__}.{m}" for device in ENGINES for m in ENGINES[device]]
-    return names.index(impl.module) if impl.module in names else len(names)
+    return names.index(impl.module) if impl.module in names else -1
 
 
 def choose(name, args):
@@ -175,14 +175,16 @@ def explain(name, *args):
 
 @contextlib.contextmanager
 def trace():
-    """Record every op call made inside the block: ``with trace() as ran: ...``, then ``ran`` is a
-    list of Call(op, implementation, device, shapes) in the order the calls were made."""
+    """Record every op call that this thread makes inside the block: ``with trace() as ran:
+    ...``, then ``ran`` is a list of Call(op, implementation, device, shapes) in the order the
+    calls were made. Blocks may nest; each records what is called inside it."""
     ran = []
-    _recorders.append(ran)
+    recorders = _tracing.__dict__.setdefault("recorders", [])
+    recorders.append(ran)
     try:
         yield ran
     finally:
-        _recorders.remove(ran)
+        del recorders[next(k for k, r in enumerate(recorders) if r is ran)]
 
 
 FLOATS = (np.float32, np.float64)  # the element types the compiled kernels are built for

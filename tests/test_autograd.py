@@ -199,3 +199,40 @@ def test_cuda_without_cupy_or_gpu_explains_what_is_missing():
         tp.zeros(2, device="cuda")
     with pytest.raises(ValueError, match="unknown device"):
         tp.zeros(2, device="tpu")
+
+
+def test_grad_mode_is_per_thread_and_per_call_of_a_decorated_function():
+    """As in PyTorch: no_grad on one thread leaves another's graph alone, and calls of a
+    @no_grad() function that overlap (on two threads, or recursive) each restore their own mode."""
+    import threading
+    entered, other_done, seen = threading.Event(), threading.Event(), {}
+
+    @tp.no_grad()
+    def decorated(wait):
+        if wait:
+            entered.set()
+            other_done.wait(10)
+        return tp.is_grad_enabled()
+
+    def first():  # grad on here, and on again once the call returns
+        seen["inside"] = decorated(True)
+        seen["after"] = tp.is_grad_enabled()
+
+    def second():
+        entered.wait(10)
+        with tp.no_grad():
+            decorated(False)
+        x = tp.ones(2, requires_grad=True)
+        seen["records"] = (x * 2).requires_grad
+        other_done.set()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == {"inside": False, "after": True, "records": True}
+
+    @tp.no_grad()
+    def recursive(k):
+        return recursive(k - 1) if k else tp.is_grad_enabled()
+    assert recursive(2) is False and tp.is_grad_enabled()

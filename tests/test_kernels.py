@@ -169,6 +169,7 @@ def torch():
 @given(g=geometries(pool=True), seed=seeds)
 @example(g=((1, 1, 5, 5), ((2, 2), (2, 2), (1, 1), (1, 1)), True), seed=0)  # ceil_mode drops a window
 @example(g=((1, 1, 6, 6), ((3, 3), (2, 2), (0, 0), (1, 1)), True), seed=0)  # last window hangs over
+@example(g=((1, 1, 2, 2), ((3, 3), (3, 3), (0, 0), (1, 1)), True), seed=0)  # its only window does
 def test_max_pool2d_matches_torch(torch, impl, g, seed):
     shape, (kernel_size, stride, padding, dilation), ceil_mode = g
     x = pool_input(np.random.default_rng(seed), shape, np.float64)
@@ -222,6 +223,8 @@ def test_conv_output_size():
     assert kernels.conv_output_size(5, 2, 2, 0, 1, ceil_mode=True) == 3
     # ceil_mode would add a window starting in the right padding: PyTorch drops it.
     assert kernels.conv_output_size(5, 2, 2, 1, 1, ceil_mode=True) == 3
+    # rounding up, the one window may reach past a 2-pixel input, as PyTorch allows
+    assert kernels.conv_output_size(2, 3, 3, 0, 1, ceil_mode=True) == 1
     assert tinypix.conv_output_size is kernels.conv_output_size  # the only copy of the formula
     with pytest.raises(ValueError, match="spanning 3 pixels does not fit in 2"):
         kernels.conv_output_size(2, 3, 1, 0, 1)

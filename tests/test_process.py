@@ -101,9 +101,51 @@ if __name__ == "__main__":
 def test_a_fork_started_pool_after_a_training_step_computes_the_right_results(tmp_path):
     script = tmp_path / "fork_after_use.py"  # a file: the pool's workers pickle functions by name
     script.write_text(FORK)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "TINYPIX_NUM_THREADS": "2"})  # a team, on any machine
     assert result.returncode == 0, result.stderr[-3000:]
     assert "forked" in result.stdout
+
+
+FORK_WHILE_HELD = """
+import os, threading
+import numpy as np, tinypix
+import tinypix.nn.functional as F
+from threadpoolctl import threadpool_info
+from tinypix.kernels import cpu_team
+
+def blas():
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+cpu_team.set_num_threads(2)
+cpu_team.MIN_SHARE = 1
+before = blas()
+inside, go = threading.Event(), threading.Event()
+
+def share(start, stop):
+    if start == 0:
+        inside.set()
+        go.wait(30)
+
+holding = threading.Thread(target=lambda: cpu_team.run(share, 2, 2))
+holding.start()
+inside.wait(30)
+assert blas() == [1] * len(before)  # held while the share waits
+pid = os.fork()
+if pid == 0:  # the child: the count back, a team of its own, the right numbers
+    x = tinypix.tensor(np.ones((8, 4, 16, 16), np.float32))
+    y = F.conv2d(x, tinypix.tensor(np.ones((8, 4, 3, 3), np.float32)), padding=1)
+    os._exit(0 if blas() == before and y.numpy()[0, 0, 5, 5] == 36 else 1)
+go.set()
+holding.join()
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+assert blas() == before
+print("forked while held")
+"""
+
+
+def test_a_fork_while_another_thread_holds_the_blas_count_gives_the_child_its_count_back():
+    assert "forked while held" in _python(FORK_WHILE_HELD)
 
 
 def _case(seed):
@@ -123,7 +165,8 @@ def _step_results(model, x, target):
     return [out.detach().numpy()] + [p.grad.numpy().copy() for p in model.parameters()]
 
 
-def test_four_threads_at_once_get_the_answers_of_one_at_a_time():
+def test_four_threads_at_once_get_the_answers_of_one_at_a_time(monkeypatch):
+    monkeypatch.setattr(tinypix.kernels.cpu_team, "_size", 2)  # a team, on any machine
     cases = [_case(seed) for seed in range(4)]
     serial = [_step_results(*case) for case in cases]
     results, errors = [None] * 4, []

@@ -8,6 +8,7 @@
 """
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -162,6 +163,15 @@ def test_every_faster_implementation_equals_the_readable_one(impl, data, dtype):
 
 
 # -- choosing ---------------------------------------------------------------------------------
+def test_a_students_own_implementation_is_asked_first(monkeypatch):
+    monkeypatch.setitem(registry._faster, "leaky_relu", list(registry._faster["leaky_relu"]))
+    kernels.register("leaky_relu", "cpu", "mine", applies=lambda x, s: s == 0.25)(
+        lambda x, s: "mine")
+    assert [i.name for i in registry._faster["leaky_relu"]][0] == "test_registry"
+    assert F.elementwise._leaky_relu(np.zeros(2), 0.25) == "mine"
+    assert "runs cpu_relu" in kernels.explain("leaky_relu", np.zeros(2), 0.5)
+
+
 def test_the_first_that_applies_runs_else_the_readable_one(monkeypatch):
     """Two stand-ins for leaky_relu's engines: the first asked runs where it applies, the second
     where only it does, the readable one where neither does or TINYPIX_KERNELS=reference."""
@@ -204,9 +214,17 @@ def test_trace_records_each_op_call_in_order():
                                    "leaky_relu_backward", "conv2d_backward"]
     assert ran[0].device == "cpu" and ran[0].shapes[:2] == ((2, 3, 8, 8), (4, 3, 3, 3))
     assert all(c.implementation != "readable" for c in ran)
-    with kernels.trace() as nothing:
-        pass
-    assert nothing == [] and not registry._recorders
+    with kernels.trace() as outer:   # nested blocks, the inner one empty: each records its own
+        with kernels.trace() as nothing:
+            pass
+        F.relu(x)
+    assert nothing == [] and [c.op for c in outer] == ["leaky_relu"]
+    seen = []                         # another thread's calls are not this thread's
+    with kernels.trace() as mine:
+        worker = threading.Thread(target=lambda: seen.append(F.relu(x)))
+        worker.start()
+        worker.join()
+    assert seen and mine == []
 
 
 def test_importing_tinypix_loads_no_engine():

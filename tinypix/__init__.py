@@ -21,14 +21,18 @@ def _find_kernels():
     if importlib.util.find_spec(f"{__name__}.kernels") is not None:
         return
     beside = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    if not os.path.isfile(os.path.join(beside, "__init__.py")):
+        raise ImportError(f"tinypix: its kernels are missing (looked inside the package and in "
+                          f"{beside}); reinstall it, e.g. `pip install --force-reinstall tinypix`")
     spec = importlib.util.spec_from_file_location(f"{__name__}.kernels", os.path.join(beside, "__init__.py"),
                                                   submodule_search_locations=[beside])
-    if spec is None:
-        raise ImportError(f"tinypix: its kernels are missing (looked inside the package and in {beside}); "
-                          f"reinstall it with `pip install tinypix`")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]  # no half-loaded module left behind
+        raise
     globals()["kernels"] = module  # the attribute a submodule's import sets
 
 

@@ -45,6 +45,11 @@ class _GradMode(contextlib.ContextDecorator):
     def __init__(self, enabled):
         self.enabled = enabled
 
+    def _recreate_cm(self):
+        # A decorated function gets a fresh block per call: calls that overlap (on other threads,
+        # or recursive) must not share one saved mode.
+        return _GradMode(self.enabled)
+
     def __enter__(self):
         self.prev = is_grad_enabled()
         _state.grad_enabled = self.enabled

@@ -193,8 +193,7 @@ def main(argv=None):
 
 def _opt_in():
     advice = blas_coretype_advice()
-    if advice and sys.executable:
+    if advice and sys.executable:  # the same command line, interpreter options included
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "tinypix", *sys.argv[1:]],
-                  {**os.environ, **advice})
+        os.execve(sys.executable, sys.orig_argv, {**os.environ, **advice})
     tune_process()
