@@ -109,21 +109,20 @@ def conv2d(x, w, geo):
     return unfold_and_multiply(x, geo.padding, w=w)[0]
 
 
-def _applies_to_gradients(dy, x_or_w, geo, *rest):
-    """The layer of conv2d's gradient ops (dy, x or w, ...): C from x's shape, F from dy's."""
-    C = rest[0][1] if rest else x_or_w.shape[1]  # backward_data's x_shape, or x
+def _gradients_layer(geo, dy, C):
+    """layer_applies for the gradient ops of a conv2d from C channels, given its dy."""
     return layer_applies(geo, dy.shape[0], C, dy.shape[1], dy.shape[2:], dy.dtype)
 
 
 @register("conv2d_backward_data", "cpu", HOW,
-          applies=lambda dy, w, geo, x_shape: _applies_to_gradients(dy, w, geo, x_shape))
+          applies=lambda dy, w, geo, x_shape: _gradients_layer(geo, dy, x_shape[1]))
 def conv2d_backward_data(dy, w, geo, x_shape):
     """dx: a forward convolution of dy with the flipped, transposed filter."""
     return unfold_and_multiply(dy, flip_geometry(geo).padding, w=flipped_transposed(w, 1))[0]
 
 
 @register("conv2d_backward_weight", "cpu", HOW,
-          applies=lambda dy, x, w_shape, geo: _applies_to_gradients(dy, x, geo))
+          applies=lambda dy, x, w_shape, geo: _gradients_layer(geo, dy, x.shape[1]))
 def conv2d_backward_weight(dy, x, w_shape, geo):
     """dw from the transform of whichever of x and dy has fewer channels."""
     if w_shape[0] < x.shape[1]:
@@ -134,7 +133,7 @@ def conv2d_backward_weight(dy, x, w_shape, geo):
 
 
 @register("conv2d_backward", "cpu", HOW,
-          applies=lambda dy, x, w, geo: _applies_to_gradients(dy, x, geo))
+          applies=lambda dy, x, w, geo: _gradients_layer(geo, dy, x.shape[1]))
 def conv2d_backward(dy, x, w, geo):
     """(dx, dw), both from one transform of dy."""
     w_flip = flipped_transposed(w, 1)

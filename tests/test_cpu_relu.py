@@ -30,7 +30,7 @@ def _run(kernel_choice, x, dy, slope):
 @given(shape=st.lists(st.integers(1, 7), min_size=1, max_size=4),
        slope=st.sampled_from([0.0, 1e-50, 0.01, 0.2, 1.0, 3.0, -0.5]),  # 1e-50 is 0 in float32
        seed=st.integers(0, 2**32 - 1), share_small_work=st.booleans())
-def test_threaded_relu_matches_readable(dtype, shape, slope, seed, share_small_work):
+def test_one_pass_relu_matches_readable(dtype, shape, slope, seed, share_small_work):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape)
     x.flat[rng.integers(0, x.size, x.size // 3)] = rng.choice(SPECIAL, x.size // 3)
@@ -43,7 +43,7 @@ def test_threaded_relu_matches_readable(dtype, shape, slope, seed, share_small_w
         np.testing.assert_array_equal(a, b)  # NaN where NaN; 0.0 == -0.0
 
 
-def test_threaded_relu_takes_a_non_contiguous_input():
+def test_one_pass_relu_takes_a_non_contiguous_input():
     x = np.arange(-12.0, 12.0).reshape(4, 6).T  # a transposed view
     y = F.relu(tinypix.tensor(x)).numpy()
     np.testing.assert_array_equal(y, np.maximum(x, 0))
