@@ -206,7 +206,10 @@ def _let_go_of_blas(force=False):
     """threadpoolctl (3.6 and later) lets one thread at a time set OpenBLAS's process-wide count:
     the first to set it, until that thread lets go. Let go on this thread, or (force) for the
     thread that set it."""
-    from threadpoolctl import OpenBLASController
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:  # an older threadpoolctl: any thread may set the count
+        return
     if hasattr(OpenBLASController, "clear_controlling_thread"):
         OpenBLASController.clear_controlling_thread(force=force)
 
