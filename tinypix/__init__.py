@@ -47,10 +47,9 @@ from .creation import (arange, bool_, empty, float16, float32, float64, from_num
 from .functional import (abs, argmax, cat, clamp, exp, log, matmul, max, mean, min, relu,  # noqa: E402
                          sigmoid, sqrt, stack, sum, tanh, where)
 from .kernels import get_num_threads, set_num_threads  # noqa: E402
-from .tensor import Tensor, _install_operators  # noqa: E402
+from .tensor import Tensor  # noqa: E402
 from .tuning import tune_process  # noqa: E402
 
-_install_operators()
 
 __version__ = "0.1.0"
 

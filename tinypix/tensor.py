@@ -6,8 +6,8 @@ A Tensor holds
     grad           the accumulated gradient (a Tensor) after ``backward()``,
     _ctx, _index   the Function call (and which of its outputs) that produced it; None for leaves.
 
-Every operator is a thin call into ``tinypix.functional``, where the forward and backward of
-each primitive live side by side.
+Every operator and method is a thin call into ``tinypix.functional``, where the forward and
+backward of each primitive live side by side.
 """
 import numpy as np
 
@@ -307,6 +307,180 @@ class Tensor:
         from .functional.shape import index_key
         self._data[index_key(key)] = value
 
+    # -- operators and methods: each is a call into tinypix.functional, next to its backward -----
+    def __add__(self, other) -> "Tensor":
+        return _functional().add(self, other)
+
+    def __radd__(self, other) -> "Tensor":
+        return _functional().add(other, self)
+
+    def __sub__(self, other) -> "Tensor":
+        return _functional().sub(self, other)
+
+    def __rsub__(self, other) -> "Tensor":
+        return _functional().sub(other, self)
+
+    def __mul__(self, other) -> "Tensor":
+        return _functional().mul(self, other)
+
+    def __rmul__(self, other) -> "Tensor":
+        return _functional().mul(other, self)
+
+    def __truediv__(self, other) -> "Tensor":
+        return _functional().div(self, other)
+
+    def __rtruediv__(self, other) -> "Tensor":
+        return _functional().div(other, self)
+
+    def __pow__(self, other) -> "Tensor":
+        return _functional().pow(self, other)
+
+    def __rpow__(self, other) -> "Tensor":
+        return _functional().pow(other, self)
+
+    def __matmul__(self, other) -> "Tensor":
+        return _functional().matmul(self, other)
+
+    def __rmatmul__(self, other) -> "Tensor":
+        return _functional().matmul(other, self)
+
+    def __neg__(self) -> "Tensor":
+        return _functional().neg(self)
+
+    def __abs__(self) -> "Tensor":
+        return _functional().abs(self)
+
+    def __getitem__(self, key) -> "Tensor":
+        return _functional().getitem(self, key)
+
+    def __eq__(self, other) -> "Tensor":  # type: ignore[override]
+        return _functional().eq(self, other)
+
+    def __ne__(self, other) -> "Tensor":  # type: ignore[override]
+        return _functional().ne(self, other)
+
+    def __lt__(self, other) -> "Tensor":
+        return _functional().lt(self, other)
+
+    def __le__(self, other) -> "Tensor":
+        return _functional().le(self, other)
+
+    def __gt__(self, other) -> "Tensor":
+        return _functional().gt(self, other)
+
+    def __ge__(self, other) -> "Tensor":
+        return _functional().ge(self, other)
+
+    __hash__ = object.__hash__  # defining __eq__ would otherwise make tensors unhashable
+
+    def add(self, other) -> "Tensor":
+        return _functional().add(self, other)
+
+    def sub(self, other) -> "Tensor":
+        return _functional().sub(self, other)
+
+    def mul(self, other) -> "Tensor":
+        return _functional().mul(self, other)
+
+    def div(self, other) -> "Tensor":
+        return _functional().div(self, other)
+
+    def pow(self, exponent) -> "Tensor":
+        return _functional().pow(self, exponent)
+
+    def neg(self) -> "Tensor":
+        return _functional().neg(self)
+
+    def exp(self) -> "Tensor":
+        return _functional().exp(self)
+
+    def log(self) -> "Tensor":
+        return _functional().log(self)
+
+    def sqrt(self) -> "Tensor":
+        return _functional().sqrt(self)
+
+    def abs(self) -> "Tensor":
+        return _functional().abs(self)
+
+    def tanh(self) -> "Tensor":
+        return _functional().tanh(self)
+
+    def sigmoid(self) -> "Tensor":
+        return _functional().sigmoid(self)
+
+    def relu(self) -> "Tensor":
+        return _functional().relu(self)
+
+    def clamp(self, min=None, max=None) -> "Tensor":
+        return _functional().clamp(self, min, max)
+
+    def matmul(self, other) -> "Tensor":
+        return _functional().matmul(self, other)
+
+    def sum(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().mean(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None) -> "Tensor":
+        return _functional().var(self, dim, unbiased, keepdim, correction)
+
+    def max(self, dim=None, keepdim: bool = False):
+        return _functional().max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim: bool = False):
+        return _functional().min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().argmin(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().any(self, dim, keepdim)
+
+    def all(self, dim=None, keepdim: bool = False) -> "Tensor":
+        return _functional().all(self, dim, keepdim)
+
+    def softmax(self, dim=None) -> "Tensor":
+        return _functional().softmax(self, dim)
+
+    def log_softmax(self, dim=None) -> "Tensor":
+        return _functional().log_softmax(self, dim)
+
+    def reshape(self, *shape) -> "Tensor":
+        return _functional().reshape(self, *shape)
+
+    def view(self, *shape) -> "Tensor":
+        return _functional().view(self, *shape)
+
+    def permute(self, *dims) -> "Tensor":
+        return _functional().permute(self, *dims)
+
+    def transpose(self, dim0: int, dim1: int) -> "Tensor":
+        return _functional().transpose(self, dim0, dim1)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        return _functional().flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim=None) -> "Tensor":
+        return _functional().squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        return _functional().unsqueeze(self, dim)
+
+    def expand(self, *shape) -> "Tensor":
+        return _functional().expand(self, *shape)
+
     # -- printing ------------------------------------------------------------------------------
     def __repr__(self):
         body = np.array2string(to_device(self._data, "cpu"), precision=4, separator=", ",
@@ -324,7 +498,12 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
-    __hash__ = object.__hash__
+
+
+def _functional():
+    """tinypix.functional, where every op lives (imported here, on first use: it imports this module)."""
+    from . import functional
+    return functional
 
 
 def _is_dtype_name(s):
@@ -333,33 +512,3 @@ def _is_dtype_name(s):
         return s not in ("cpu", "cuda") and not s.startswith("cuda:")
     except TypeError:
         return False
-
-
-def _install_operators():
-    """Attach operators and methods; they live in tinypix.functional, next to their backward.
-
-    Called once by ``tinypix/__init__.py`` after ``tinypix.functional`` has loaded.
-    """
-    from .functional import elementwise as E, linalg as M, reduce as R, shape as S
-
-    def rev(f):
-        return lambda self, other: f(other, self)
-
-    ops = {
-        "__add__": E.add, "__radd__": rev(E.add), "__sub__": E.sub, "__rsub__": rev(E.sub),
-        "__mul__": E.mul, "__rmul__": rev(E.mul), "__truediv__": E.div, "__rtruediv__": rev(E.div),
-        "__pow__": E.pow, "__rpow__": rev(E.pow), "__matmul__": M.matmul, "__rmatmul__": rev(M.matmul),
-        "__neg__": E.neg, "__abs__": E.abs, "__getitem__": S.getitem,
-        "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge,
-        "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "pow": E.pow, "neg": E.neg,
-        "exp": E.exp, "log": E.log, "sqrt": E.sqrt, "abs": E.abs, "tanh": E.tanh,
-        "sigmoid": E.sigmoid, "relu": E.relu, "clamp": E.clamp, "matmul": M.matmul,
-        "sum": R.sum, "mean": R.mean, "var": R.var, "max": R.max, "min": R.min, "amax": R.amax,
-        "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "any": R.any, "all": R.all,
-        "softmax": R.softmax, "log_softmax": R.log_softmax,
-        "reshape": S.reshape, "view": S.view, "permute": S.permute, "transpose": S.transpose,
-        "flatten": S.flatten, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze, "expand": S.expand,
-    }
-    for name, fn in ops.items():
-        setattr(Tensor, name, fn)
-    Tensor.__hash__ = object.__hash__  # defining __eq__ would otherwise make tensors unhashable
