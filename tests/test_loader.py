@@ -76,3 +76,44 @@ def test_collate_explains_mismatches():
         collate([{"a": np.zeros(1)}, {"b": np.zeros(1)}])
     with pytest.raises(ValueError, match=r"'a'.*different shapes.*transform"):
         collate([{"a": np.zeros((2, 3))}, {"a": np.zeros((2, 4))}])
+
+
+class Repeated(Dataset):
+    """One scene, n times: any difference between its batches comes from augmentation."""
+
+    def __init__(self, n):
+        self.n, self.scene = n, SyntheticScenes(1, size=16, seed=2)[0]
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.scene
+
+
+def test_workers_give_the_same_order_and_augment_reproducibly():
+    in_main = DataLoader(Numbers(10), batch_size=3, shuffle=True, seed=2)
+    with_workers = DataLoader(Numbers(10), batch_size=3, shuffle=True, seed=2, num_workers=2)
+    assert [order(with_workers), order(with_workers)] == [order(in_main), order(in_main)]
+    aug = T.Compose([T.RandomHorizontalFlip(), T.ColorJitter(0.5, 0.5, 0.5)])
+
+    def images(seed):
+        loader = DataLoader(Repeated(4), batch_size=2, seed=seed, transform=aug, num_workers=2)
+        return [b["image"].numpy() for b in loader]
+
+    first = images(3)
+    for a, b in zip(first, images(3)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], first[1]), "both workers drew the same augmentation"
+    assert not np.array_equal(first[0], images(4)[0])
+
+
+def test_datasets_are_torch_style_datasets():
+    from tinypix.utils.data import random_split
+    scenes = SyntheticScenes(5, size=8, seed=0)
+    train, val = random_split(scenes, [3, 2], generator=np.random.default_rng(0))
+    batch = next(iter(DataLoader(train, batch_size=3)))
+    assert batch["image"].shape == (3, 3, 8, 8) and len(val) == 2
+    assert len(scenes + Numbers(2)) == 7

@@ -5,6 +5,9 @@
     aug = T.Compose([T.RandomHorizontalFlip(), T.RandomResizedCrop(64, scale=(0.6, 1.0))])
     for batch in DataLoader(train, batch_size=16, shuffle=True, seed=0, transform=aug):
         x, y = batch["image"], batch["mask"]   # Tensors (16, 3, 64, 64) and (16, 64, 64)
+
+The DataLoader is ``tinypix.utils.data.DataLoader`` (``torch.utils.data``'s) with a ``seed`` and a
+joint ``transform``; ``num_workers=2`` loads and augments in two worker processes.
 """
 from . import transforms
 from .folders import DepthNormalsFolder, SegmentationFolder, read_depth, read_image, read_mask, read_normals

@@ -1,22 +1,29 @@
-"""Datasets and the DataLoader that turns their samples into batches of tensors.
+"""Datasets and the DataLoader of the pixel-labeling toolkit, on ``tinypix.utils.data``.
 
 A sample is a dict of NumPy arrays, e.g. ``{'image': (3, H, W), 'mask': (H, W)}``. A batch is the
 same dict with every array stacked along a new first axis and turned into a tinypix Tensor:
 ``{'image': (N, 3, H, W), 'mask': (N, H, W)}``.
+
+``tinypix.data.DataLoader`` is ``tinypix.utils.data.DataLoader`` plus two things a training script
+wants: a ``seed`` that fixes the shuffling and the augmentation of every epoch, and a joint
+``transform`` applied to each sample with a generator derived from that seed.
 """
 import abc
-import math
 
 import numpy as np
 
+from ..utils import data
+from ..utils.data import RandomSampler, SequentialSampler, default_collate, default_convert, get_worker_info
 
-class Dataset(abc.ABC):
+
+class Dataset(data.Dataset, abc.ABC):
     """A sized collection of samples; subclasses define ``__len__`` and ``__getitem__``.
 
     ``dataset[i]`` for ``0 <= i < len(dataset)`` returns one sample, a dict mapping names
     (``'image'``, ``'mask'``, ``'depth'``, ``'normals'``, ...) to NumPy arrays; every sample of a
     dataset has the same keys, and, for batching, the same shapes. Indices out of range raise
-    IndexError, which also makes ``for sample in dataset`` work.
+    IndexError, which also makes ``for sample in dataset`` work. A ``tinypix.utils.data.Dataset``,
+    so ``random_split``, ``Subset`` and ``+`` work on it.
     """
 
     @abc.abstractmethod
@@ -29,9 +36,10 @@ class Dataset(abc.ABC):
 
 
 def collate(samples):
-    """Stack a list of sample dicts into one dict of arrays with a new leading batch axis.
+    """Stack a list of sample dicts into one dict of NumPy arrays with a new leading batch axis.
 
-    Raises ValueError when the samples do not share their keys or their shapes.
+    The NumPy twin of ``default_collate`` for flat sample dicts (which the DataLoader uses; it
+    gives Tensors). Raises ValueError when the samples do not share their keys or their shapes.
     """
     keys = list(samples[0])
     for s in samples[1:]:
@@ -47,7 +55,34 @@ def collate(samples):
     return batch
 
 
-class DataLoader:
+class Augment:
+    """A collate_fn that first calls ``transform(sample, rng)`` on every sample, then ``collate_fn``.
+
+    In the main process ``rng`` is the loader's transform generator, used sample after sample. A
+    worker process holds a copy of it, as every other worker does: so in a worker it is replaced by
+    one seeded from the worker's seed, or all workers would draw the same flips and crops.
+    """
+
+    def __init__(self, transform, seed_sequence, collate_fn, batched):
+        self.transform = transform
+        self.seed_sequence = seed_sequence
+        self.rng = np.random.default_rng(seed_sequence)
+        self.collate_fn = collate_fn
+        self.batched = batched
+        self._worker_seed = None
+
+    def __call__(self, samples):
+        info = get_worker_info()
+        if info is not None and info.seed != self._worker_seed:
+            self._worker_seed = info.seed
+            ss = self.seed_sequence
+            self.rng = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, info.seed)))
+        if not self.batched:
+            return self.collate_fn(self.transform(samples, self.rng))
+        return self.collate_fn([self.transform(s, self.rng) for s in samples])
+
+
+class DataLoader(data.DataLoader):
     """Iterate over a dataset in batches of tinypix Tensors.
 
     Args:
@@ -60,41 +95,34 @@ class DataLoader:
         transform: called as ``transform(sample, rng)`` on every sample before batching, with one
             ``numpy.random.Generator`` owned by the loader (derived from ``seed``), so random
             augmentation is reproducible too. The joint transforms of ``tinypix.data.transforms``
-            have this signature.
+            have this signature. With workers, each worker draws from its own generator, derived
+            from ``seed`` too (so the augmentation depends on ``num_workers``).
+        num_workers, collate_fn, pin_memory, timeout, worker_init_fn, multiprocessing_context,
+        prefetch_factor, persistent_workers: as for ``tinypix.utils.data.DataLoader``.
 
-    ``len(loader)`` is the number of batches per pass. Each batch is a dict mapping every sample
-    key to ``tinypix.from_numpy`` of the stacked arrays: (N, ...) with N = ``batch_size``, or fewer
-    for the last batch.
+    ``len(loader)`` is the number of batches per pass. Each batch is ``default_collate`` of the
+    samples: for sample dicts of arrays, a dict mapping every key to a Tensor of the stacked arrays,
+    (N, ...) with N = ``batch_size``, or fewer for the last batch.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, transform=None):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, transform=None, *,
+                 num_workers=0, collate_fn=None, pin_memory=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, prefetch_factor=None, persistent_workers=False):
+        # Independent streams, so that switching shuffling on or off leaves augmentation alone,
+        # and the workers' seeds take nothing from either.
+        shuffle_seed, transform_seed, worker_seed = np.random.SeedSequence(seed).spawn(3)
+        if shuffle:
+            sampler = RandomSampler(dataset, generator=np.random.default_rng(shuffle_seed))
+        else:
+            sampler = SequentialSampler(dataset)
+        collate_fn = collate_fn or (default_convert if batch_size is None else default_collate)
+        if transform is not None:
+            collate_fn = Augment(transform, transform_seed, collate_fn, batched=batch_size is not None)
+        super().__init__(dataset, batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
+                         pin_memory=pin_memory, drop_last=drop_last, timeout=timeout, worker_init_fn=worker_init_fn,
+                         multiprocessing_context=multiprocessing_context,
+                         generator=np.random.default_rng(worker_seed), prefetch_factor=prefetch_factor,
+                         persistent_workers=persistent_workers)
         self.shuffle = shuffle
-        self.drop_last = drop_last
+        self.seed = seed
         self.transform = transform
-        # Two independent streams, so that switching shuffling on or off leaves augmentation alone.
-        shuffle_seed, transform_seed = np.random.SeedSequence(seed).spawn(2)
-        self._shuffle_rng = np.random.default_rng(shuffle_seed)
-        self._transform_rng = np.random.default_rng(transform_seed)
-
-    def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def __iter__(self):
-        # from_numpy is imported here, not at the top: tinypix/__init__.py may import this package.
-        from tinypix import from_numpy
-
-        n = len(self.dataset)
-        order = self._shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
-        for b in range(len(self)):
-            samples = []
-            for i in order[b * self.batch_size:(b + 1) * self.batch_size]:
-                sample = self.dataset[int(i)]
-                if self.transform is not None:
-                    sample = self.transform(sample, self._transform_rng)
-                samples.append(sample)
-            yield {k: from_numpy(np.ascontiguousarray(a)) for k, a in collate(samples).items()}
