@@ -100,6 +100,65 @@ def test_conv_transpose2d_matches_torch(g, seed):
                         *_conv_args(g, rng, transpose=True), rng)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # PyTorch's note about its own copy
+@given(conv_geometries(max_size=7, max_channels=4, max_stride=1), st.sampled_from(["same", "valid"]),
+       seeds)
+def test_string_padding_gradcheck_and_torch(g, padding, seed):
+    """padding='same' keeps H x W (an odd total padding puts the extra pixel bottom / right, as
+    PyTorch does); 'valid' is no padding."""
+    rng = np.random.default_rng(seed)
+    x, w, b, kw = _conv_args(g, rng)
+    kw["padding"] = padding
+    if padding == "valid":
+        assume(all(d * (k - 1) < n for n, d, k in zip((g["H"], g["W"]), g["dilation"], g["kernel_size"])))
+    y = F.conv2d(_t(x), _t(w), _t(b), **kw)
+    if padding == "same":
+        assert y.shape[2:] == x.shape[2:]
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kw), (_t(x), _t(w), _t(b)))
+    torch = pytest.importorskip("torch")
+    _compare_with_torch(F.conv2d, torch.nn.functional.conv2d, x, w, b, kw, rng)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding, kernel_size, dilation", [(1, 3, 1), ((2, 1), (3, 2), 1),
+                                                           ("same", (4, 3), 1), ("same", 3, 2),
+                                                           ("valid", 2, 1)])
+def test_conv2d_layer_padding_modes_match_pytorch(padding_mode, padding, kernel_size, dilation):
+    torch = pytest.importorskip("torch")
+    args = (3, 4, kernel_size)
+    kwargs = dict(padding=padding, dilation=dilation, padding_mode=padding_mode)
+    ours, theirs = tinypix.nn.Conv2d(*args, **kwargs).double(), torch.nn.Conv2d(*args, **kwargs).double()
+    ours.load_state_dict(theirs.state_dict())
+    assert repr(ours) == repr(theirs)
+    xs = np.random.default_rng(0).standard_normal((2, 3, 6, 7))
+    x, xt = _t(xs), torch.tensor(xs, requires_grad=True)
+    y, yt = ours(x), theirs(xt)
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    dy = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(tinypix.tensor(dy))
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-10)
+
+
+def test_string_padding_and_padding_mode_errors():
+    x, w = tinypix.randn(1, 2, 5, 5), tinypix.randn(3, 2, 3, 3)
+    with pytest.raises(ValueError, match=r"conv2d: padding='same' is not supported for strided "
+                                         r"convolutions \(stride \(2, 1\)\)"):
+        F.conv2d(x, w, stride=(2, 1), padding="same")
+    with pytest.raises(ValueError, match="conv2d: padding must be 'valid', 'same', an int or a pair"):
+        F.conv2d(x, w, padding="full")
+    with pytest.raises(ValueError, match="Conv2d: padding='same' is not supported for strided"):
+        tinypix.nn.Conv2d(2, 3, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="Conv2d: padding_mode must be one of"):
+        tinypix.nn.Conv2d(2, 3, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match="ConvTranspose2d: only padding_mode='zeros'"):
+        tinypix.nn.ConvTranspose2d(2, 3, 3, padding_mode="reflect")
+    conv = tinypix.nn.Conv2d(2, 3, 3, device="cpu", dtype=tinypix.float64)
+    assert conv.weight.dtype == conv.bias.dtype == np.float64
+
+
 # -- the adjoint pair and the matrix ------------------------------------------------------------
 @given(conv_geometries(max_size=9, max_channels=4), seeds)
 def test_conv_transpose_is_the_adjoint_of_conv(g, seed):

@@ -255,3 +255,93 @@ def test_loss_modules_call_the_functions():
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
     with pytest.raises(ValueError, match="L1Loss: reduction must be"):
         nn.L1Loss(reduction="avg")
+
+
+# -- binary_cross_entropy, huber_loss, and the loss modules' PyTorch signatures ----------------
+@given(tst.shapes(min_dims=1, max_dims=3, max_side=4).flatmap(
+    lambda s: st.tuples(tst.tensors(shape=s, min_value=0.02, max_value=0.98),
+                        tst.tensors(shape=s, min_value=0.0, max_value=1.0),
+                        st.none() | tst.tensors(shape=s[-1:], min_value=0.5, max_value=2.0,
+                                                requires_grad=False))), REDUCTIONS)
+def test_binary_cross_entropy_gradcheck(args, reduction):
+    p, y, weight = args
+    gradcheck(lambda p, y: F.binary_cross_entropy(p, y, weight, reduction=reduction), (p, y))
+
+
+def test_binary_cross_entropy_matches_pytorch_including_saturated_probabilities():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    ps = rng.uniform(0.01, 0.99, (4, 3, 5))
+    ps[0, 0, :3] = [0.0, 1.0, 1e-50]  # log clamped at -100: a finite loss, as in PyTorch
+    ys = rng.random((4, 3, 5))
+    ws = rng.uniform(0.5, 2, (3, 1))
+    for reduction in ("mean", "sum", "none"):
+        (p, y), (pt, yt) = _both(torch, ps, ys)
+        ours = F.binary_cross_entropy(p, y, tinypix.tensor(ws), reduction=reduction)
+        theirs = torch.nn.functional.binary_cross_entropy(pt, yt, torch.tensor(ws), reduction=reduction)
+        assert np.isfinite(ours.detach().numpy()).all()
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12)
+        w = np.random.default_rng(5).standard_normal(ours.shape)
+        (ours * tinypix.tensor(w)).sum().backward()
+        (theirs * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(p.grad.numpy(), pt.grad.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(y.grad.numpy(), yt.grad.numpy(), rtol=1e-10)  # +-inf at p = 0, 1
+    bce, bce_t = nn.BCELoss(weight=tinypix.tensor(ws)), torch.nn.BCELoss(weight=torch.tensor(ws))
+    assert bce(tinypix.tensor(ps), tinypix.tensor(ys)).item() == pytest.approx(
+        bce_t(torch.tensor(ps), torch.tensor(ys)).item(), rel=1e-12)
+    assert "weight" in bce.state_dict()
+
+
+def test_binary_cross_entropy_rejects_scores_and_mismatched_shapes():
+    with pytest.raises(ValueError, match="binary_cross_entropy: all elements of input must be "
+                                         "probabilities in \\[0, 1\\].*binary_cross_entropy_with_logits"):
+        F.binary_cross_entropy(tinypix.tensor([0.5, 1.5]), tinypix.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"target of shape \(3,\) must have the input's shape \(2,\)"):
+        F.binary_cross_entropy(tinypix.tensor([0.5, 0.5]), tinypix.tensor([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"weight of shape \(3,\) does not broadcast"):
+        F.binary_cross_entropy(tinypix.tensor([0.5, 0.5]), tinypix.tensor([0.0, 1.0]), tinypix.ones(3))
+
+
+@given(regression_problem(), REDUCTIONS, st.sampled_from([0.5, 1.0, 2.0]), st.booleans())
+def test_huber_loss_gradcheck(problem, reduction, delta, weighted):
+    x, y, mask = problem
+    d = np.abs(x.detach().numpy() - y.numpy())  # away from the kink at |d| = delta
+    x = tinypix.tensor(np.where(np.abs(d - delta) < 1e-3, x.detach().numpy() + 0.01, x.detach().numpy()),
+                       requires_grad=True)
+    weight = tinypix.tensor(np.linspace(0.5, 2.0, x.numel()).reshape(x.shape)) if weighted else None
+    gradcheck(lambda x: F.huber_loss(x, y, reduction, delta=delta, weight=weight, mask=mask), (x,))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("delta", [0.3, 1.0, 2.5])
+def test_huber_loss_matches_pytorch(reduction, delta):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    xs, ys, ws = rng.standard_normal((3, 2, 4)) * 2, rng.standard_normal((3, 2, 4)), rng.random((3, 2, 4))
+    for weight in (None, ws):
+        (x, y), (xt, yt) = _both(torch, xs, ys)
+        ours = F.huber_loss(x, y, reduction, delta, None if weight is None else tinypix.tensor(weight))
+        theirs = torch.nn.functional.huber_loss(xt, yt, reduction, delta,
+                                                None if weight is None else torch.tensor(weight))
+        _assert_same(torch, ours, theirs, [x, y], [xt, yt])
+    ours_m, theirs_m = nn.HuberLoss(reduction, delta), torch.nn.HuberLoss(reduction, delta)
+    np.testing.assert_allclose(ours_m(tinypix.tensor(xs), tinypix.tensor(ys)).numpy(),
+                               theirs_m(torch.tensor(xs), torch.tensor(ys)).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("size_average, reduce", [(None, False), (False, None), (True, True), (False, True)])
+def test_loss_modules_take_pytorchs_positional_arguments_and_legacy_flags(size_average, reduce):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    xs, labels = rng.standard_normal((5, 3)), np.array([0, 2, 1, 2, 0])
+    w = rng.uniform(0.5, 2, 3)
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        ours = nn.CrossEntropyLoss(tinypix.tensor(w), size_average, 2, reduce)
+    with pytest.warns(UserWarning):
+        theirs = torch.nn.CrossEntropyLoss(torch.tensor(w), size_average, 2, reduce)
+    assert ours.reduction == theirs.reduction and ours.ignore_index == 2
+    np.testing.assert_allclose(ours(tinypix.tensor(xs), tinypix.tensor(labels)).numpy(),
+                               theirs(torch.tensor(xs), torch.tensor(labels)).numpy(), rtol=1e-12)
+    with pytest.warns(UserWarning):
+        assert nn.MSELoss(size_average, reduce).reduction == torch.nn.MSELoss(size_average, reduce).reduction
+    assert nn.SmoothL1Loss(None, None, "sum", 0.5).beta == 0.5

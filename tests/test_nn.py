@@ -175,6 +175,8 @@ def test_activation_and_shape_layers():
     assert nn.Identity(7, key=1)(x) is x
     assert nn.Flatten()(tinypix.randn(2, 3, 4, 5)).shape == (2, 60)
     assert nn.Flatten(0, 1)(tinypix.randn(2, 3, 4)).shape == (6, 4)
+    assert repr(nn.Dropout()) == "Dropout(p=0.5, inplace=False)"
+    assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)"
 
 
 def test_dropout_scales_survivors_and_is_identity_in_eval():
@@ -266,7 +268,13 @@ LAYERS = [lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1), lambda: nn.ConvTransp
           lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
           lambda: nn.BatchNorm2d(2), lambda: nn.BatchNorm2d(2).eval(), lambda: nn.LeakyReLU(0.1),
           lambda: nn.Sigmoid(), lambda: nn.Tanh(), lambda: nn.Flatten(), lambda: nn.Identity(),
-          lambda: nn.Sequential(nn.Conv2d(2, 2, 1), nn.ReLU(), nn.Linear(3, 2))]
+          lambda: nn.Sequential(nn.Conv2d(2, 2, 1), nn.ReLU(), nn.Linear(3, 2)),
+          lambda: nn.Conv2d(2, 3, (2, 3), padding="same", padding_mode="reflect"),
+          lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), lambda: nn.LayerNorm(3),
+          lambda: nn.LayerNorm((3, 3), bias=False), lambda: nn.GroupNorm(2, 2), lambda: nn.GELU(),
+          lambda: nn.ELU(0.5), lambda: nn.SiLU(), lambda: nn.AdaptiveAvgPool2d((2, None)),
+          lambda: nn.AdaptiveMaxPool2d(2), lambda: nn.Sequential(nn.Flatten(), nn.Unflatten(1, (2, 9))),
+          lambda: nn.Softmax(dim=1), lambda: nn.LogSoftmax(dim=-1)]
 
 
 @pytest.mark.parametrize("make", LAYERS)

@@ -162,3 +162,128 @@ def test_normalize_matches_pytorch_including_zero_vectors():
         (y * tinypix.tensor(w)).sum().backward()
         (yt * torch.tensor(w)).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+# -- layer norm, group norm, BatchNorm1d -------------------------------------------------------
+@st.composite
+def layer_norm_inputs(draw):
+    """x: (*lead, *normalized_shape), normalized_shape of 1 to 3 dims, optional affine params."""
+    lead = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    assume(int(np.prod(shape)) > 1)  # one value per sample: standardized to 0, eps-dominated
+    x = draw(tst.tensors(shape=lead + shape))
+    affine = draw(st.booleans())
+    weight = draw(tst.tensors(shape=shape, min_value=0.5, max_value=2.0)) if affine else None
+    bias = draw(tst.tensors(shape=shape)) if affine and draw(st.booleans()) else None
+    return x, shape, weight, bias
+
+
+@given(layer_norm_inputs())
+def test_layer_norm_gradcheck(inputs):
+    x, shape, weight, bias = inputs
+    params = [t for t in (weight, bias) if t is not None]  # a bias comes only with a weight
+    gradcheck(lambda x, *p: F.layer_norm(x, shape, *p, eps=1e-3), (x, *params), atol=1e-4)
+
+
+@st.composite
+def group_norm_inputs(draw):
+    G = draw(st.integers(1, 3))
+    C = G * draw(st.integers(1, 3))
+    spatial = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    assume(C // G * int(np.prod(spatial)) > 1)
+    x = draw(tst.tensors(shape=(draw(st.integers(1, 3)), C) + spatial))
+    weight = draw(tst.tensors(shape=(C,), min_value=0.5, max_value=2.0))
+    bias = draw(tst.tensors(shape=(C,)))
+    return x, G, weight, bias
+
+
+@given(group_norm_inputs(), st.booleans())
+def test_group_norm_gradcheck(inputs, affine):
+    x, G, weight, bias = inputs
+    gradcheck(lambda x, w=None, b=None: F.group_norm(x, G, w, b, eps=1e-3),
+              (x, weight, bias) if affine else (x,), atol=1e-4)
+
+
+@given(layer_norm_inputs(), group_norm_inputs())
+def test_layer_norm_and_group_norm_match_pytorch(ln, gn):
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    x, shape, weight, bias = ln
+    xg, G, wg, bg = gn
+    cases = [(lambda *a: F.layer_norm(a[0], shape, *a[1:]), lambda *a: tF.layer_norm(a[0], shape, *a[1:]),
+              [x, weight, bias]),
+             (lambda *a: F.group_norm(a[0], G, *a[1:]), lambda *a: tF.group_norm(a[0], G, *a[1:]),
+              [xg, wg, bg])]
+    for ours_fn, torch_fn, args in cases:
+        ours = [None if a is None else tinypix.tensor(a.detach().numpy(), requires_grad=True) for a in args]
+        theirs = [None if a is None else torch.tensor(a.detach().numpy(), requires_grad=True) for a in args]
+        y, yt = ours_fn(*ours), torch_fn(*theirs)
+        np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        dy = np.random.default_rng(0).standard_normal(y.shape)
+        y.backward(tinypix.tensor(dy))
+        yt.backward(torch.tensor(dy))
+        for a, b in zip(ours, theirs):
+            if a is not None:
+                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+CHANNELS_4 = [(3, 4, 5), (6, 4), (2, 4, 4, 5), (3, 4, 5)]  # the last one in eval mode
+
+
+@pytest.mark.parametrize("make, shapes", [
+    (lambda nn: nn.LayerNorm(5), [(3, 4, 5), (5,), (2, 2, 5), (2, 5)]),
+    (lambda nn: nn.LayerNorm([4, 5], eps=1e-3, bias=False), [(3, 4, 5), (4, 5), (2, 4, 5)]),
+    (lambda nn: nn.LayerNorm((5,), elementwise_affine=False), [(3, 4, 5), (2, 5)]),
+    (lambda nn: nn.GroupNorm(2, 4), CHANNELS_4), (lambda nn: nn.GroupNorm(4, 4, affine=False), CHANNELS_4),
+    (lambda nn: nn.GroupNorm(1, 4, eps=0.1, bias=False), CHANNELS_4),
+    (lambda nn: nn.BatchNorm1d(4), [(3, 4, 5), (6, 4), (2, 4, 3), (3, 4, 5)]),
+    (lambda nn: nn.BatchNorm1d(4, momentum=None, affine=False), [(3, 4, 5), (6, 4), (3, 4)])])
+def test_norm_layers_match_pytorch_from_the_same_weights(make, shapes):
+    """Outputs, gradients and state (running statistics) step by step, the last step in eval."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = make(nn).double(), make(torch.nn).double()
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.copy_(torch.tensor(rng.uniform(0.5, 2.0, tuple(p.shape))))
+    ours.load_state_dict(theirs.state_dict())
+    for step, shape in enumerate(shapes):
+        if step == len(shapes) - 1:
+            ours.eval()
+            theirs.eval()
+        xs = rng.normal(1.0, 2.0, shape)
+        x, xt = tinypix.tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
+        y, yt = ours(x), theirs(xt)
+        np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        y.backward(tinypix.tensor(dy))
+        yt.backward(torch.tensor(dy))
+        np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-8, atol=1e-10)
+        for (name, p), pt in zip(ours.named_parameters(), theirs.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), pt.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+            p.grad, pt.grad = None, None
+        for k, v in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), rtol=1e-12, err_msg=k)
+
+
+def test_layer_norm_and_group_norm_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"layer_norm: given normalized_shape=\[4\], expected input "
+                                         r"with shape \(\*, 4\), but got input of shape \(2, 3\)"):
+        F.layer_norm(tinypix.randn(2, 3), 4)
+    with pytest.raises(ValueError, match=r"layer_norm: weight has shape \(3,\); expected "
+                                         r"normalized_shape \(2, 3\)"):
+        F.layer_norm(tinypix.randn(2, 3), (2, 3), tinypix.ones(3))
+    with pytest.raises(ValueError, match=r"group_norm: the 6 channels of input \(2, 6, 3\) cannot be "
+                                         r"split into num_groups=4"):
+        F.group_norm(tinypix.randn(2, 6, 3), 4)
+    with pytest.raises(ValueError, match=r"num_channels=6 must be divisible by num_groups=4"):
+        nn.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match=r"GroupNorm\(2, 6.*expected input of shape \(N, 6, ...\)"):
+        nn.GroupNorm(2, 6)(tinypix.randn(2, 4, 3))
+    with pytest.raises(TypeError, match="layer_norm: expected a floating-point input"):
+        F.layer_norm(tinypix.tensor([[1, 2]]), 2)
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(3.*\(N, 3\) or \(N, 3, L\), got \(2, 3, 4, 4\)"):
+        nn.BatchNorm1d(3)(tinypix.randn(2, 3, 4, 4))
+    assert nn.LayerNorm(3, device="cpu", dtype=tinypix.float64).weight.dtype == np.float64

@@ -197,7 +197,8 @@ def test_scheduler_closed_forms_and_state():
     lrs, sched = _lrs_ours(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.1), 10)
     for epoch, lr in enumerate(lrs, start=1):
         assert lr == pytest.approx(0.1 + 0.4 * (1 + math.cos(math.pi * epoch / 10)) / 2)
-    sched.step(epoch=5)  # jump: the closed form
+    with pytest.warns(UserWarning, match=r"epoch parameter in `scheduler.step\(\)`"):
+        sched.step(epoch=5)  # jump: the closed form (deprecated, as in PyTorch)
     assert sched.get_last_lr()[0] == pytest.approx(0.1 + 0.4 * (1 + math.cos(math.pi / 2)) / 2)
     lrs, step = _lrs_ours(lambda o: lr_scheduler.StepLR(o, step_size=2, gamma=0.1), 5)
     assert lrs == pytest.approx([0.5, 0.05, 0.05, 0.005, 0.005])

@@ -5,6 +5,7 @@ from hypothesis import assume, given, strategies as st
 
 import tinypix
 import tinypix.functional as F
+from tinypix.functional.pool import adaptive_max_pool2d
 from tinypix.testing import gradcheck
 from tinypix.testing.strategies import conv_geometries
 
@@ -130,6 +131,38 @@ def test_adaptive_avg_pool2d_gradcheck_and_torch(shape, output_size, seed):
     torch = pytest.importorskip("torch")
     _compare_with_torch(F.adaptive_avg_pool2d, torch.nn.functional.adaptive_avg_pool2d, x, rng,
                         output_size=output_size)
+
+
+@given(st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 8), st.integers(1, 8)),
+       st.tuples(st.integers(1, 9), st.one_of(st.none(), st.integers(1, 9))), seeds)
+def test_adaptive_max_pool2d_gradcheck_and_torch(shape, output_size, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)  # distinct values: no ties
+    assert gradcheck(lambda x: adaptive_max_pool2d(x, output_size), (_t(x),))
+    torch = pytest.importorskip("torch")
+    _compare_with_torch(adaptive_max_pool2d, torch.nn.functional.adaptive_max_pool2d, x, rng,
+                        output_size=output_size)
+    ties = rng.integers(0, 3, shape).astype(np.float64)  # many ties: the first maximum wins
+    ties.reshape(-1)[::7] = np.nan                      # and a NaN wins over everything
+    _, indices = adaptive_max_pool2d(_t(ties, grad=False), output_size, return_indices=True)
+    _, t_indices = torch.nn.functional.adaptive_max_pool2d(torch.tensor(ties), output_size,
+                                                           return_indices=True)
+    np.testing.assert_array_equal(indices.numpy(), t_indices.numpy())
+    assert indices.dtype == np.int64 and not indices.requires_grad
+
+
+@pytest.mark.parametrize("output_size", [1, 3, (2, None), (None, 5)])
+def test_adaptive_pool_layers_match_pytorch(output_size):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
+    for name, kwargs in (("AdaptiveAvgPool2d", {}), ("AdaptiveMaxPool2d", {}),
+                         ("AdaptiveMaxPool2d", {"return_indices": True})):
+        ours = getattr(tinypix.nn, name)(output_size, **kwargs)
+        theirs = getattr(torch.nn, name)(output_size, **kwargs)
+        assert repr(ours) == repr(theirs)
+        y, ty = ours(_t(x, grad=False)), theirs(torch.tensor(x))
+        for a, b in zip(y if kwargs else [y], ty if kwargs else [ty]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
 
 
 def test_adaptive_avg_pool2d_to_one_pixel_is_the_mean():

@@ -28,6 +28,7 @@ from .. import kernels
 from ..autograd import Function, no_grad
 from ..backend import get_array_module
 from ..tensor import Tensor, check_same_device
+from .shape import pad
 
 Geometry = namedtuple("Geometry", "kernel_size stride padding dilation groups")
 
@@ -223,6 +224,22 @@ def _check_conv(op, x, w, b, groups):
                          f"{getattr(b, 'shape', type(b).__name__)}")
 
 
+def same_padding(op, padding, kernel_size, stride, dilation):
+    """(left, right, top, bottom) zero padding for ``padding='valid'`` (none) or ``'same'``
+    (output size = input size, stride 1 only): d*(k-1) in all along each axis, the odd one
+    on the right / bottom, as PyTorch pads."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding != "same":
+        raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a pair of ints, got "
+                         f"{padding!r}")
+    if tuple(stride) != (1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride "
+                         f"{tuple(stride)}); give the padding as numbers, or use stride 1")
+    (th, tw) = (d * (k - 1) for k, d in zip(kernel_size, dilation))
+    return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+
+
 def _geometry(op, kernel_hw, stride, padding, dilation, groups):
     return Geometry(kernel_hw, pair(op, "stride", stride, 1), pair(op, "padding", padding, 0),
                     pair(op, "dilation", dilation, 1), int(groups))
@@ -249,12 +266,21 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         w: (F, C/groups, kh, kw) weight.
         b: (F,) bias or None.
         stride, padding, dilation: ints or (h, w) pairs; padding is zeros on every side.
+            padding may also be 'valid' (none) or 'same' (stride 1 only: OH, OW = H, W; an
+            odd total padding d*(k-1) puts the extra row / column at the bottom / right).
         groups: C and F are split into this many groups, each convolved with its own F/groups filters.
 
     Returns:
         y: (N, F, OH, OW) with OH = floor((H + 2*ph - dh*(kh-1) - 1) / sh) + 1, likewise OW.
     """
     _check_conv("conv2d", x, w, b, groups)
+    if isinstance(padding, str):
+        left, right, top, bottom = same_padding("conv2d", padding, w.shape[2:],
+                                                pair("conv2d", "stride", stride, 1),
+                                                pair("conv2d", "dilation", dilation, 1))
+        if (right, bottom) != (left, top):  # the odd pixel: padded first, the rest symmetric
+            x = pad(x, (0, right - left, 0, bottom - top))
+        padding = (top, left)
     geo = _geometry("conv2d", tuple(w.shape[2:]), stride, padding, dilation, groups)
     _check_kernel_fits("conv2d", x.shape[2:], geo)
     return Conv2d.apply(x, w, b, geo)

@@ -239,6 +239,84 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, mask=None):
     return _masked_reduce(loss, m, reduction)
 
 
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None, mask=None):
+    """Huber loss: 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere, d = input -
+    target; that is delta * smooth_l1_loss with beta = delta. ``weight`` (input's shape) scales
+    each element's loss before the reduction, as in PyTorch; ``mask`` as for the other losses."""
+    _check_reduction("huber_loss", reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d, m = _difference("huber_loss", input, target, mask)
+    a = abs(d)
+    loss = where(a.data < delta, a * a * 0.5, (a - 0.5 * delta) * float(delta))
+    if weight is not None:
+        if weight.shape != input.shape:
+            raise ValueError(f"huber_loss: weight of shape {weight.shape} must have the input's "
+                             f"shape {input.shape}")
+        loss = loss * weight
+    return _masked_reduce(loss, m, reduction)
+
+
+_BCE_EPS = float(np.float32(1e-12))
+
+
+class BinaryCrossEntropy(Function):
+    """l = -(y log p + (1 - y) log(1 - p)) for probabilities p, each log clamped at -100 (so
+    p = 0 or 1 gives a large finite loss, as in PyTorch).
+
+        dl/dp = (p - y) / max(p (1 - p), eps),   dl/dy = log(1 - p) - log(p),
+
+    as PyTorch computes them: eps is 1e-12 rounded to float32, and the logs of dl/dy are not
+    clamped (it is infinite at p = 0 or 1).
+    """
+
+    @staticmethod
+    def forward(ctx, p, y):
+        xp = get_array_module(p)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped just below
+            log_p = xp.maximum(xp.log(p), -100)
+            log_q = xp.maximum(xp.log1p(-p), -100)
+        ctx.save_for_backward(p, y)
+        return (y - 1) * log_q - y * log_p
+
+    @staticmethod
+    def backward(ctx, dl):
+        p, y = ctx.saved_tensors
+        xp = get_array_module(p)
+        need_p, need_y = ctx.needs_input_grad
+        dp = dl * (p - y) / xp.maximum(p * (1 - p), _BCE_EPS) if need_p else None
+        dy = None
+        if need_y:
+            with np.errstate(divide="ignore"):
+                dy = dl * (xp.log1p(-p) - xp.log(p))
+        return dp, dy
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """Binary cross-entropy of probabilities input in [0, 1] against target in [0, 1] (same
+    shape); weight: per-element weights that broadcast to input. For scores (logits) use
+    ``binary_cross_entropy_with_logits``, which is exact where sigmoid saturates."""
+    op = "binary_cross_entropy"
+    _check_reduction(op, reduction)
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: target of shape {target.shape} must have the input's shape {input.shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected floating-point probabilities, got dtype {input.dtype}")
+    if weight is not None and not _fits(weight.shape, input.shape):
+        raise ValueError(f"{op}: weight of shape {weight.shape} does not broadcast to the input "
+                         f"shape {input.shape}")
+    check_same_device(op, [t for t in (input, target, weight) if t is not None])
+    p = input.data
+    if not bool(((p >= 0) & (p <= 1)).all()):
+        raise ValueError(f"{op}: all elements of input must be probabilities in [0, 1]; apply "
+                         "sigmoid first, or pass the scores to binary_cross_entropy_with_logits")
+    target = target if target.dtype == input.dtype else target.to(input.dtype)
+    loss = BinaryCrossEntropy.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _masked_reduce(loss, None, reduction)
+
+
 class BCEWithLogits(Function):
     """l = (1 - y) x + lw softplus(-x) with lw = 1 + (pos_weight - 1) y: the binary cross-entropy
     of sigmoid(x), written so it never overflows (softplus(z) = max(z, 0) + log1p(e^-|z|)).

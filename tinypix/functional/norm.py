@@ -1,16 +1,25 @@
-"""Normalization: batch_norm (a primitive with a hand-written backward) and normalize (composed).
+"""Normalization: batch_norm and standardize (primitives with hand-written backwards), and
+layer_norm, group_norm and normalize (composed from them and other primitives).
 
 Batch norm standardizes each channel over the batch and the spatial positions, then scales and
 shifts it:  y = (x - mean) / sqrt(var + eps) * weight + bias.  In training the mean and the
 (biased) variance come from the batch, and the running averages are updated with the unbiased
 variance; in evaluation the running averages are used instead, so y is an affine map of x.
+
+Layer norm and group norm standardize each sample on its own (over its last dims, or over the
+channels of one group and all positions) with the biased variance, in training and evaluation
+alike, then scale and shift elementwise (layer norm) or per channel (group norm).
 """
+import math
+import numbers
+
 from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor, check_same_device
 from .elementwise import clamp, pow, sqrt
 from .reduce import sum
+from .shape import reshape
 
 
 def _channel_shape(x):
@@ -150,3 +159,100 @@ def normalize(x, p=2.0, dim=1, eps=1e-12):
     else:
         norm = pow(clamp(sum(pow(abs(x), p), dim, keepdim=True), min=eps ** p), 1.0 / p)
     return x / norm
+
+
+# -- layer norm and group norm ----------------------------------------------------------------
+class Standardize(Function):
+    """xhat = (x - mean) / sqrt(var + eps), mean and biased variance over ``axes``.
+
+    Backward, with means over the same m values per group:
+        dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
+    (batch norm's formula without the scale; the last two terms are the paths through the mean
+    and the variance).
+    """
+
+    @staticmethod
+    def forward(ctx, x, axes, eps):
+        xp = get_array_module(x)
+        xhat = x - x.mean(axis=axes, keepdims=True)
+        inv_std = 1 / xp.sqrt((xhat * xhat).mean(axis=axes, keepdims=True) + eps)
+        xhat *= inv_std
+        ctx.save_for_backward(xhat, inv_std)
+        ctx.axes = axes
+        return xhat
+
+    @staticmethod
+    def backward(ctx, dy):
+        xhat, inv_std = ctx.saved_tensors
+        axes = ctx.axes
+        dx = dy - dy.mean(axis=axes, keepdims=True)
+        dx -= xhat * (dy * xhat).mean(axis=axes, keepdims=True)
+        dx *= inv_std
+        return dx, None, None
+
+
+def _check_norm_input(op, x, params):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected the input to be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}; use x.float()")
+    check_same_device(op, [x] + [t for t in params.values() if t is not None])
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization (PyTorch's F.layer_norm): standardize each sample over its last
+    ``len(normalized_shape)`` dims, then ``* weight + bias`` elementwise.
+
+    Args:
+        input: (*, *normalized_shape) floating tensor.
+        normalized_shape: an int or a tuple of ints, the trailing shape of input.
+        weight, bias: tensors of shape normalized_shape, or None.
+        eps: added to the variance.
+    Returns:
+        y: input's shape and dtype.
+    """
+    op = "layer_norm"
+    _check_norm_input(op, input, {"weight": weight, "bias": bias})
+    shape = ((int(normalized_shape),) if isinstance(normalized_shape, numbers.Integral)
+             else tuple(int(n) for n in normalized_shape))
+    k = len(shape)
+    if k == 0 or input.ndim < k or input.shape[input.ndim - k:] != shape:
+        raise ValueError(f"{op}: given normalized_shape={list(shape)}, expected input with shape "
+                         f"(*, {', '.join(map(str, shape))}), but got input of shape {input.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != shape:
+            raise ValueError(f"{op}: {name} has shape {t.shape}; expected normalized_shape {shape}")
+    y = Standardize.apply(input, tuple(range(input.ndim - k, input.ndim)), float(eps))
+    y = y if weight is None else y * weight
+    return y if bias is None else y + bias
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization (PyTorch's F.group_norm): split the C channels into ``num_groups``
+    groups and standardize each group of each sample over its channels and all positions, then
+    ``* weight + bias`` per channel.
+
+    Args:
+        input: (N, C, *) floating tensor, C divisible by num_groups.
+        weight, bias: (C,) tensors, or None.
+        eps: added to the variance.
+    Returns:
+        y: input's shape and dtype.
+    """
+    op = "group_norm"
+    _check_norm_input(op, input, {"weight": weight, "bias": bias})
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input of shape (N, C, ...), got {input.shape}")
+    N, C = input.shape[:2]
+    if num_groups < 1 or C % num_groups:
+        raise ValueError(f"{op}: the {C} channels of input {input.shape} cannot be split into "
+                         f"num_groups={num_groups} equal groups")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (C,):
+            raise ValueError(f"{op}: {name} has shape {t.shape}; expected ({C},), one per channel")
+    group_size = C // num_groups * math.prod(input.shape[2:])
+    grouped = reshape(input, (N, num_groups, group_size))
+    y = reshape(Standardize.apply(grouped, (2,), float(eps)), input.shape)
+    per_channel = (C,) + (1,) * (input.ndim - 2)
+    y = y if weight is None else y * reshape(weight, per_channel)
+    return y if bias is None else y + reshape(bias, per_channel)

@@ -1,5 +1,5 @@
 """Pooling and unpooling: max_pool2d (with PyTorch's argmax indices), avg_pool2d, max_unpool2d
-(SegNet's unpooling through those indices) and adaptive_avg_pool2d.
+(SegNet's unpooling through those indices), adaptive_avg_pool2d and adaptive_max_pool2d.
 
 Output sizes are PyTorch's: floor((H + 2p - d*(k-1) - 1) / s) + 1, or the ceiling with
 ``ceil_mode=True`` as long as the last window still starts inside the input or the left padding.
@@ -236,13 +236,28 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     return MaxUnpool2d.apply(x, indices, out_hw)
 
 
-def _bin_matrix(n, out, dtype, xp):
-    """(out, n) averaging matrix of PyTorch's adaptive bins [floor(i*n/out), ceil((i+1)*n/out))."""
+def _bins(n, out):
+    """PyTorch's adaptive bins of ``n`` positions into ``out``: [floor(i*n/out), ceil((i+1)*n/out))."""
     i = np.arange(out)
-    start, end = (i * n) // out, -((-(i + 1) * n) // out)
+    return (i * n) // out, -((-(i + 1) * n) // out)
+
+
+def _bin_matrix(n, out, dtype, xp):
+    """(out, n) averaging matrix of the adaptive bins."""
+    start, end = _bins(n, out)
     pos = np.arange(n)
     inside = (pos >= start[:, None]) & (pos < end[:, None])
     return Tensor._wrap(xp.asarray(inside / (end - start)[:, None], dtype=dtype))
+
+
+def _output_size(op, x, output_size):
+    """(OH, OW) from an int or a pair whose None entries keep the input's size."""
+    check_image(op, x)
+    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) else output_size
+    if len(sizes) != 2:
+        raise ValueError(f"{op}: output_size must be an int or an (OH, OW) pair, got {output_size!r}")
+    oh, ow = (n if s is None else s for n, s in zip(x.shape[2:], sizes))
+    return pair(op, "output_size", (oh, ow), 1)
 
 
 def adaptive_avg_pool2d(x, output_size):
@@ -259,14 +274,61 @@ def adaptive_avg_pool2d(x, output_size):
     Returns:
         y: (N, C, OH, OW).
     """
-    op = "adaptive_avg_pool2d"
-    check_image(op, x)
-    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) else output_size
-    if len(sizes) != 2:
-        raise ValueError(f"{op}: output_size must be an int or an (OH, OW) pair, got {output_size!r}")
-    oh, ow = (n if s is None else s for n, s in zip(x.shape[2:], sizes))
-    oh, ow = pair(op, "output_size", (oh, ow), 1)
+    oh, ow = _output_size("adaptive_avg_pool2d", x, output_size)
     xp = get_array_module(x.data)
     ah = _bin_matrix(x.shape[2], oh, x.dtype, xp)
     aw = _bin_matrix(x.shape[3], ow, x.dtype, xp)
     return matmul(matmul(ah, x), aw.transpose(0, 1))
+
+
+class AdaptiveMaxPool2d(Function):
+    """y = the maximum of each adaptive bin, indices = where it was (flat ``h*W + w``).
+
+    x: (N, C, H, W) -> y, indices: (N, C, OH, OW). One bin at a time (there are OH*OW, and the
+    bins differ in size); each is scanned row-major, the first maximum wins and a NaN wins over
+    everything (the last NaN), as in PyTorch. Backward is max_pool2d's: dy goes to the winners.
+    """
+
+    @staticmethod
+    def forward(ctx, x, out_hw):
+        xp = get_array_module(x)
+        N, C, H, W = x.shape
+        (hs, he), (ws, we) = _bins(H, out_hw[0]), _bins(W, out_hw[1])
+        y = xp.empty((N, C) + tuple(out_hw), dtype=x.dtype)
+        indices = xp.empty((N, C) + tuple(out_hw), dtype=np.int64)
+        for i in range(out_hw[0]):
+            for j in range(out_hw[1]):
+                window = x[:, :, hs[i]:he[i], ws[j]:we[j]].reshape(N, C, -1)
+                nan = xp.isnan(window)
+                last_nan = window.shape[2] - 1 - nan[:, :, ::-1].argmax(axis=2)
+                k = xp.where(nan.any(axis=2), last_nan, window.argmax(axis=2))
+                y[:, :, i, j] = xp.take_along_axis(window, k[:, :, None], axis=2)[:, :, 0]
+                width = we[j] - ws[j]
+                indices[:, :, i, j] = (hs[i] + k // width) * W + ws[j] + k % width
+        ctx.save_for_backward(indices)
+        ctx.x_shape = x.shape
+        return y, indices
+
+    @staticmethod
+    def backward(ctx, dy, d_indices):
+        indices, = ctx.saved_tensors
+        return kernels.max_pool2d_backward(dy, indices, ctx.x_shape), None
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False):
+    """Max pooling to a fixed output size: output pixel (i, j) is the maximum over rows
+    [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns.
+
+    Args:
+        x: (N, C, H, W) input.
+        output_size: an int or an (OH, OW) pair; None in the pair keeps that input size.
+        return_indices: also return where each maximum was, as ``max_pool2d`` does.
+
+    Returns:
+        y: (N, C, OH, OW), and with ``return_indices`` the int64 flat positions ``h*W + w``.
+    """
+    out_hw = _output_size("adaptive_max_pool2d", x, output_size)
+    if 0 in x.shape[2:]:
+        raise ValueError(f"adaptive_max_pool2d: the input {x.shape} has no pixels to take a maximum of")
+    y, indices = AdaptiveMaxPool2d.apply(x, out_hw)
+    return (y, indices.detach()) if return_indices else y

@@ -5,10 +5,14 @@ moves between the two unchanged.
 """
 from .. import functional as F
 from ..creation import empty, zeros
-from ..functional.conv import pair
+from ..functional.conv import pair, same_padding
+from ..functional.pool import adaptive_max_pool2d
 from . import init
 from .module import Module
 from .parameter import Parameter
+
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _check_channels(layer, x, C):
@@ -21,16 +25,26 @@ class _ConvNd(Module):
     """Shared parts of Conv2d and ConvTranspose2d: geometry, parameters, default init."""
 
     def __init__(self, name, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 groups, bias, weight_shape_head):
+                 groups, bias, weight_shape_head, padding_mode="zeros"):
         super().__init__()
         for what, n in (("in_channels", in_channels), ("out_channels", out_channels)):
             if n % groups:
                 raise ValueError(f"{name}: {what}={n} is not divisible by groups={groups}")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {_PADDING_MODES}, got "
+                             f"{padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = pair(name, "kernel_size", kernel_size, 1)
         self.stride = pair(name, "stride", stride, 1)
-        self.padding = pair(name, "padding", padding, 0)
         self.dilation = pair(name, "dilation", dilation, 1)
+        self.padding_mode = padding_mode
+        if isinstance(padding, str):  # 'same' / 'valid' stay strings, as in PyTorch's repr
+            self.padding = padding
+            self._pad_lrtb = same_padding(name, padding, self.kernel_size, self.stride, self.dilation)
+        else:
+            self.padding = pair(name, "padding", padding, 0)
+            (ph, pw) = self.padding
+            self._pad_lrtb = (pw, pw, ph, ph)  # F.pad's order: last dim first
         self.weight = Parameter(empty(*weight_shape_head, *self.kernel_size))
         self.bias = Parameter(zeros(out_channels)) if bias else None
         self.reset_parameters()
@@ -54,6 +68,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -61,15 +77,22 @@ class Conv2d(_ConvNd):
     """2-D convolution: (N, in_channels, H, W) -> (N, out_channels, OH, OW).
 
     weight: (out_channels, in_channels / groups, kh, kw); bias: (out_channels,).
+    padding: an int, an (h, w) pair, 'valid' (none) or 'same' (output size = input size; stride
+    1 only). padding_mode: what the padding holds -- 'zeros', or 'reflect', 'replicate',
+    'circular' (the input padded with ``F.pad`` in that mode first).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True):
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__("Conv2d", in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, (out_channels, in_channels // groups))
+                         groups, bias, (out_channels, in_channels // groups), padding_mode)
+        self._place(device, dtype)
 
     def forward(self, x):
         _check_channels(self, x, self.in_channels)
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._pad_lrtb, mode=self.padding_mode)
+            return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -82,10 +105,15 @@ class ConvTranspose2d(_ConvNd):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1):
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, got "
+                             f"{padding_mode!r}")
         self.output_padding = pair("ConvTranspose2d", "output_padding", output_padding, 0)
-        super().__init__("ConvTranspose2d", in_channels, out_channels, kernel_size, stride, padding,
-                         dilation, groups, bias, (in_channels, out_channels // groups))
+        super().__init__("ConvTranspose2d", in_channels, out_channels, kernel_size, stride,
+                         pair("ConvTranspose2d", "padding", padding, 0), dilation, groups, bias,
+                         (in_channels, out_channels // groups))
+        self._place(device, dtype)
 
     def _output_padding(self, x, output_size):
         size = tuple(output_size)[-2:]
@@ -140,6 +168,33 @@ class AvgPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size (OH, OW), whatever the input size (see
+    ``F.adaptive_avg_pool2d``); an int gives a square output, None in the pair keeps that size."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
+    """Max pooling to a fixed output size (see ``F.adaptive_max_pool2d``); with
+    ``return_indices`` also where each maximum was (flat ``h*W + w`` per plane)."""
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def forward(self, x):
+        return adaptive_max_pool2d(x, self.output_size, self.return_indices)
 
 
 class MaxUnpool2d(Module):

@@ -1,10 +1,10 @@
-"""Layers without convolution: Linear, BatchNorm2d, Dropout, activations, Identity, Flatten.
+"""Layers without convolution: Linear, Dropout, Identity, Flatten and Unflatten.
 
 Each layer holds its parameters and calls the matching function of ``tinypix.functional``,
 where forward and backward are written.
 """
 from .. import functional as F
-from ..creation import empty, ones, tensor, zeros
+from ..creation import empty, zeros
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -17,12 +17,13 @@ class Linear(Module):
     bias: (out_features,), zeros.
     """
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(empty(out_features, in_features))
         self.bias = Parameter(zeros(out_features)) if bias else None
         self.reset_parameters()
+        self._place(device, dtype)
 
     def reset_parameters(self):
         init.kaiming_normal_(self.weight, nonlinearity="relu")
@@ -37,97 +38,32 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
-class BatchNorm2d(Module):
-    """Batch normalization of x: (N, C, H, W) per channel (see ``F.batch_norm``).
-
-    Training: normalize with the batch mean and biased variance; update
-    ``running_mean`` / ``running_var`` as ``(1 - momentum) * running + momentum * batch`` (the
-    variance unbiased). ``momentum=None`` averages all batches seen equally. ``bias=False`` drops
-    the shift (beta) but keeps the scale.
-    Evaluation: normalize with the running statistics. weight (gamma) starts at 1, bias (beta) at 0.
-    """
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 *, bias=True):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self.weight = Parameter(ones(num_features)) if affine else None
-        self.bias = Parameter(zeros(num_features)) if affine and bias else None
-        tracked = track_running_stats
-        self.register_buffer("running_mean", zeros(num_features) if tracked else None)
-        self.register_buffer("running_var", ones(num_features) if tracked else None)
-        self.register_buffer("num_batches_tracked", tensor(0) if tracked else None)
-
-    def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(f"{self!r}: expected input of shape (N, {self.num_features}, H, W), "
-                             f"got {x.shape}")
-        momentum = self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
-            if momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.item())
-        momentum = 0.0 if momentum is None else momentum
-        # Without running statistics there is nothing else to normalize with, even in eval.
-        use_batch = self.training or self.running_mean is None
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            use_batch, momentum, self.eps)
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
-
-
 class Dropout(Module):
     """Zero each entry with probability p in training and scale the rest by 1 / (1 - p);
-    the identity in evaluation."""
+    the identity in evaluation. ``inplace=True``: the input holds the result (``Tensor._inplace``)."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
+            raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
+        if self.inplace:
+            return x._inplace("dropout_", F.dropout, self.p, self.training)
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout2d(Dropout):
     """Zero whole channels of x: (N, C, H, W) with probability p in training (see ``F.dropout2d``)."""
 
     def forward(self, x):
+        if self.inplace:
+            return x._inplace("dropout2d_", F.dropout2d, self.p, self.training)
         return F.dropout2d(x, self.p, self.training)
-
-
-class ReLU(Module):
-    def forward(self, x):
-        return F.relu(x)
-
-
-class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01):
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
-
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
-
-
-class Sigmoid(Module):
-    def forward(self, x):
-        return F.sigmoid(x)
-
-
-class Tanh(Module):
-    def forward(self, x):
-        return F.tanh(x)
 
 
 class Identity(Module):
@@ -152,3 +88,21 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size`` (one entry may be -1): the inverse of Flatten,
+    e.g. (N, 12) -> (N, 3, 2, 2) with ``Unflatten(1, (3, 2, 2))``."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        if not -x.ndim <= self.dim < x.ndim:
+            raise IndexError(f"{self!r}: dim {self.dim} is out of range for input of shape {x.shape}")
+        d = self.dim % x.ndim
+        return F.reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

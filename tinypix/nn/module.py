@@ -14,7 +14,14 @@ Assigning a :class:`Parameter` or a :class:`Module` to an attribute of a Module 
 
 ``state_dict()`` names every parameter and buffer by its attribute path (``conv.weight``,
 ``enc.1.running_mean``), exactly as PyTorch does, so checkpoints can be moved between the two.
+
+Forward hooks see (and may replace) what goes into and comes out of ``forward``::
+
+    handle = net.conv.register_forward_hook(lambda m, args, out: print(out.shape))
+    net(x)
+    handle.remove()
 """
+import warnings
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -22,6 +29,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..backend import is_cupy_array, normalize_device, to_device
 from ..tensor import Tensor, _as_dtype, _is_dtype_name
+from .hooks import RemovableHandle
 from .parameter import Parameter
 
 
@@ -53,6 +61,10 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_hooks_with_kwargs", set())    # ids of hooks that take kwargs
+        object.__setattr__(self, "_hooks_always_called", set())  # ids run even if forward raises
 
     # -- registration --------------------------------------------------------------------------
     def _check_init(self, what, name):
@@ -139,19 +151,96 @@ class Module:
                                   "forward(self, ...) in the subclass")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """Run ``forward``, with the forward pre-hooks before it and the forward hooks after."""
+        pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
+        if not pre and not post:
+            return self.forward(*args, **kwargs)
+        with_kwargs = self._hooks_with_kwargs
+        for hook_id, hook in list(pre.items()):
+            if hook_id in with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"{type(self).__name__}: a forward pre-hook registered "
+                                           "with_kwargs=True must return None or (args, kwargs), "
+                                           f"got {type(result).__name__}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        try:
+            output = self.forward(*args, **kwargs)
+        except Exception:
+            for hook_id, hook in list(post.items()):
+                if hook_id in self._hooks_always_called:
+                    try:
+                        self._run_forward_hook(hook_id, hook, args, kwargs, None)
+                    except Exception as error:  # the forward's own error is the one raised
+                        warnings.warn(f"{type(self).__name__}: a forward hook with always_call=True "
+                                      f"raised {error!r} while forward was failing; ignored",
+                                      stacklevel=2)
+            raise
+        for hook_id, hook in list(post.items()):
+            result = self._run_forward_hook(hook_id, hook, args, kwargs, output)
+            if result is not None:
+                output = result
+        return output
+
+    def _run_forward_hook(self, hook_id, hook, args, kwargs, output):
+        if hook_id in self._hooks_with_kwargs:
+            return hook(self, args, kwargs, output)
+        return hook(self, args, output)
+
+    def _add_hook(self, registry, hook, prepend, with_kwargs, always_call=False):
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}: a hook must be callable, got {type(hook).__name__}")
+        handle = RemovableHandle(registry, self._hooks_with_kwargs, self._hooks_always_called)
+        registry[handle.id] = hook
+        if prepend:
+            registry.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self._hooks_with_kwargs.add(handle.id)
+        if always_call:
+            self._hooks_always_called.add(handle.id)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call ``hook(module, args)`` before every ``forward``; as in PyTorch.
+
+        ``args`` is the tuple of positional inputs. The hook may return None, or new inputs (a
+        tuple, or a single value, which is wrapped in one). With ``with_kwargs=True`` it is
+        called as ``hook(module, args, kwargs)`` and may return ``(args, kwargs)``. Hooks run in
+        the order registered (``prepend=True`` puts this one first). Returns a handle whose
+        ``remove()`` unregisters it.
+        """
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """Call ``hook(module, args, output)`` after every ``forward``; as in PyTorch.
+
+        The hook may return None, or a value that replaces the output (for the hooks after it
+        and for the caller). ``args`` are the inputs forward received (after pre-hooks). With
+        ``with_kwargs=True`` it is called as ``hook(module, args, kwargs, output)``;
+        ``always_call=True`` runs it (with output None) even when forward raises. Returns a
+        handle whose ``remove()`` unregisters it.
+        """
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs, always_call)
 
     # -- walking the tree ----------------------------------------------------------------------
-    def named_modules(self, prefix="", _memo=None):
-        """(name, module) for this module and every descendant, each module once."""
-        memo = set() if _memo is None else _memo
-        if id(self) in memo:
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(name, module) for this module and every descendant; a module reachable by several
+        paths is listed once, under its first name, unless ``remove_duplicate=False``."""
+        memo = set() if memo is None else memo
+        if self in memo:
             return
-        memo.add(id(self))
+        if remove_duplicate:
+            memo.add(self)
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(prefix + ("." if prefix else "") + name, memo)
+                yield from child.named_modules(memo, prefix + ("." if prefix else "") + name,
+                                               remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -166,25 +255,27 @@ class Module:
         for _, child in self.named_children():
             yield child
 
-    def _named_members(self, registry, prefix, recurse):
+    def _named_members(self, registry, prefix, recurse, remove_duplicate=True):
         seen = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse
+                   else [(prefix, self)])
         for mod_prefix, module in modules:
             for name, value in getattr(module, registry).items():
                 if value is None or id(value) in seen:
                     continue  # a tensor shared by two modules is listed once, as in PyTorch
-                seen.add(id(value))
+                if remove_duplicate:
+                    seen.add(id(value))
                 yield mod_prefix + ("." if mod_prefix else "") + name, value
 
-    def named_parameters(self, prefix="", recurse=True):
-        return self._named_members("_parameters", prefix, recurse)
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True):
-        return self._named_members("_buffers", prefix, recurse)
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
         for _, b in self.named_buffers(recurse=recurse):
@@ -197,6 +288,37 @@ class Module:
         fn(self)
         return self
 
+    def get_submodule(self, target):
+        """The module at dotted path ``target`` (``'enc.0'``); ``''`` is self."""
+        module = self
+        for item in target.split(".") if target else []:
+            if not hasattr(module, item):
+                raise AttributeError(f"{module._get_name()} has no attribute `{item}` (looking up "
+                                     f"'{target}')")
+            module = getattr(module, item)
+            if not isinstance(module, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module (looking up '{target}')")
+        return module
+
+    def _get_member(self, target, registry, what):
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in getattr(module, registry):
+            raise AttributeError(f"{module._get_name()} has no {what} `{name}` (looking up "
+                                 f"'{target}')")
+        return getattr(module, registry)[name]
+
+    def get_parameter(self, target):
+        """The parameter at dotted path ``target`` (``'enc.0.weight'``)."""
+        return self._get_member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target):
+        """The buffer at dotted path ``target`` (``'enc.1.running_mean'``)."""
+        return self._get_member(target, "_buffers", "buffer")
+
+    def _get_name(self):
+        return type(self).__name__
+
     # -- modes and gradients -------------------------------------------------------------------
     def train(self, mode=True):
         """Training mode (dropout drops, batch norm uses batch statistics); returns self."""
@@ -207,6 +329,13 @@ class Module:
     def eval(self):
         """Evaluation mode: same as ``train(False)``."""
         return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` of every parameter (False freezes them, e.g. a pretrained
+        encoder); returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def zero_grad(self, set_to_none=True):
         """Clear every parameter's ``.grad`` (to None, or to zeros with ``set_to_none=False``)."""
@@ -247,6 +376,12 @@ class Module:
                 t.grad.data = convert(t.grad.data)
         return self
 
+    def _place(self, device, dtype):
+        """Apply the ``device=`` / ``dtype=`` arguments that PyTorch's layer constructors take."""
+        if device is not None or dtype is not None:
+            self.to(device=device, dtype=dtype)
+        return self
+
     def cpu(self):
         return self.to("cpu")
 
@@ -259,6 +394,9 @@ class Module:
     def float(self):
         return self.to(np.float32)
 
+    def half(self):
+        return self.to(np.float16)
+
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self, prefix="", keep_vars=False):
         """An ordered dict name -> Tensor of every parameter and persistent buffer.
@@ -267,7 +405,9 @@ class Module:
         ``keep_vars``. Copy them (or save them) before training on if you need a snapshot.
         """
         out = OrderedDict()
-        for mod_prefix, module in self.named_modules(prefix.rstrip(".")):
+        # remove_duplicate=False: a module used in two places is saved under both names, as in
+        # PyTorch (so its checkpoints load here, and ours there).
+        for mod_prefix, module in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
             dot = mod_prefix + ("." if mod_prefix else "")
             for name, p in module._parameters.items():
                 if p is not None:
