@@ -122,12 +122,23 @@ def test_index_backward_accumulates_repeated_indices():
 
 def test_setitem_and_inplace_need_no_grad_for_leaves():
     w = tp.zeros(3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="no_grad"):
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad.*no_grad"):
         w[0] = 1.0
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad.*no_grad"):
+        w.fill_(2.0)
     with tp.no_grad():
         w[0] = 1.0
-        w.fill_(2.0) if False else None
-    assert w.tolist() == [1.0, 0.0, 0.0]
+        w[1:].fill_(2.0)
+    assert w.tolist() == [1.0, 2.0, 2.0] and w.is_leaf and w.requires_grad
+    with pytest.raises(RuntimeError, match="part of a graph.*masked_fill"):
+        (w * 2)[0] = 1.0
+
+
+def test_an_element_is_a_view_as_in_pytorch():
+    x = tp.zeros(2, 3)
+    x[1, 2].add_(5)
+    x[0][1].fill_(1)
+    assert x.tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 5.0]]
 
 
 def test_repr_is_readable():

@@ -59,14 +59,56 @@ class _GradMode(contextlib.ContextDecorator):
         return False
 
 
-def no_grad():
-    """Inside ``with no_grad():`` (or a function decorated ``@no_grad()``) no graph is recorded."""
-    return _GradMode(False)
+class _BareDecorator(_GradMode):
+    """A mode that also decorates without parentheses: ``@no_grad`` as well as ``@no_grad()``."""
+
+    ENABLED = None
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        if not callable(func):
+            raise TypeError(f"{cls.__name__}() takes no arguments, got {func!r}; use `with "
+                            f"{cls.__name__}():` or decorate a function with @{cls.__name__}")
+        return cls()(func)  # @no_grad: the decorated function itself
+
+    def __init__(self, func=None):
+        super().__init__(self.ENABLED)
 
 
-def enable_grad():
-    """Re-enable graph recording inside a ``no_grad`` block."""
-    return _GradMode(True)
+class no_grad(_BareDecorator):
+    """Inside ``with no_grad():`` (or a function decorated ``@no_grad`` or ``@no_grad()``) no graph
+    is recorded."""
+
+    ENABLED = False
+
+
+class enable_grad(_BareDecorator):
+    """Re-enable graph recording inside a ``no_grad`` block (``with``, ``@enable_grad``,
+    ``@enable_grad()``)."""
+
+    ENABLED = True
+
+
+class set_grad_enabled(_GradMode):
+    """``with set_grad_enabled(flag):`` records a graph or not, e.g. ``flag = phase == 'train'``.
+
+    As in PyTorch, the mode is set when this object is made, so a bare call
+    ``set_grad_enabled(False)`` switches recording off on this thread until switched back; a
+    ``with`` block restores the previous mode when it ends.
+    """
+
+    def __init__(self, mode):
+        super().__init__(bool(mode))
+        self.prev = is_grad_enabled()
+        _state.grad_enabled = self.enabled
+
+    def __enter__(self):
+        pass  # set already, in __init__
+
+    def __call__(self, func):
+        _state.grad_enabled = self.prev  # used as a decorator: only calls of func change the mode
+        return super().__call__(func)
 
 
 class AnomalyError(RuntimeError):
@@ -145,7 +187,8 @@ class Function:
 
     def __init__(self):
         self.needs_input_grad = ()
-        self.inputs = ()          # the Tensor arguments (None for non-tensors), to walk the graph
+        self.inputs = ()          # the Tensor arguments (None for non-tensors)
+        self.edges = ()           # (node, output index) each argument came from, to walk the graph
         self._saved = ()
         self._released = False
         self._out_grads = None    # gradient accumulators, one per output, filled during backward
@@ -192,6 +235,9 @@ class Function:
             results = tuple(Tensor._wrap(o) for o in outs)
         else:
             ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            # The node (and which of its outputs) each input came from, as they are now: an in-place
+            # op later rebinds a Tensor to a new node, and this call must still reach the old one.
+            ctx.edges = tuple((a._ctx, a._index) if isinstance(a, Tensor) else (None, 0) for a in args)
             ctx._out_meta = tuple((o.shape, o.dtype) for o in outs)
             # Integer outputs (e.g. max-pool indices) carry no gradient: keep them outside the graph.
             results = tuple(Tensor._wrap(o, ctx=ctx, index=i) if o.dtype.kind == "f" else Tensor._wrap(o)
@@ -215,9 +261,9 @@ def _topological_order(root_ctx):
             continue             # expanded from its last push, below every consumer
         visited.add(id(node))
         stack.append((node, True))
-        for t in node.inputs:
-            if t is not None and t._ctx is not None and id(t._ctx) not in visited:
-                stack.append((t._ctx, False))
+        for parent, _ in node.edges:
+            if parent is not None and id(parent) not in visited:
+                stack.append((parent, False))
     return order[::-1]  # root first
 
 
@@ -255,18 +301,18 @@ def run_backward(root, grad, retain_graph=False):
         if len(grads) != len(node.inputs):
             raise RuntimeError(f"{type(node).__name__}.backward returned {len(grads)} gradients "
                                f"for {len(node.inputs)} inputs")
-        for t, g in zip(node.inputs, grads):
-            if t is None or g is None or not t.requires_grad:
+        for t, g, wanted, (parent, index) in zip(node.inputs, grads, node.needs_input_grad, node.edges):
+            if g is None or not wanted:
                 continue
-            if g.shape != t.shape:
+            if g.shape != t.shape:  # (an in-place op keeps the shape, so t's is the one it had)
                 raise RuntimeError(f"{type(node).__name__}.backward returned a gradient of shape "
                                    f"{g.shape} for an input of shape {t.shape}")
-            if t._ctx is None:
+            if parent is None:
                 t._accumulate_grad(g)
             else:
-                if t._retains_grad:
+                if t._retains_grad and t._ctx is parent:  # not after an in-place op replaced it
                     t._accumulate_grad(g)
-                _accumulate(t._ctx._out_grads, t._index, g)
+                _accumulate(parent._out_grads, index, g)
         if not retain_graph:
             node._saved = ()
             node._released = True

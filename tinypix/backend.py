@@ -58,17 +58,86 @@ def is_cuda_available():
         return False
 
 
-def normalize_device(device):
-    """'cpu' or 'cuda' from 'cpu', 'cuda', 'cuda:0' or None (cpu). Only GPU 0 is supported."""
-    if device is None:
+class device(str):
+    """Where a tensor lives, as ``torch.device``: ``device('cpu')``, ``device('cuda')``,
+    ``device('cuda:0')`` or ``device('cuda', 0)``; ``.type`` ('cpu' or 'cuda'), ``.index`` (0, or
+    None when not given).
+
+    It is a ``str`` (``'cpu'``, ``'cuda'`` or ``'cuda:0'``), so every place that takes a device name
+    takes a device too. tinypix has one GPU, so ``'cuda'`` and ``'cuda:0'`` are the same device: a
+    device equals the names and devices of the same place, and hashes like its ``.type``. Unlike
+    ``torch.device``, ``device('cpu') == 'cpu'`` is True, so ``x.device == 'cpu'`` tests work.
+    """
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device) and index is None:
+            return type
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {type!r}")
+        kind, _, number = type.partition(":")
+        if number:
+            if index is not None:
+                raise ValueError(f"device: the index is given twice, in {type!r} and as index={index}")
+            if not number.isdigit():
+                raise ValueError(f"device: invalid device string {type!r}; use 'cpu', 'cuda' or 'cuda:0'")
+            index = int(number)
+        if kind not in ("cpu", "cuda") or (kind == "cpu" and index not in (None, 0)):
+            raise ValueError(f"device: unknown device {type!r}; tinypix has 'cpu' and 'cuda' (GPU 0)")
+        if kind == "cuda" and index not in (None, 0):
+            raise ValueError(f"device: {kind}:{index} does not exist for tinypix, which uses GPU 0 only; "
+                             "use 'cuda' or 'cuda:0'")
+        name = kind if index is None or kind == "cpu" else f"{kind}:{index}"
+        self = super().__new__(cls, name)
+        self._type, self._index = kind, (index if kind == "cuda" else None)
+        return self
+
+    @property
+    def type(self):
+        return self._type
+
+    @property
+    def index(self):
+        return self._index
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                return normalize_device(other) == self._type
+            except ValueError:
+                return False
+        return NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self):
+        return hash(self._type)
+
+    def __repr__(self):
+        index = "" if self._index is None else f", index={self._index}"
+        return f"device(type='{self._type}'{index})"
+
+    def __reduce__(self):  # pickled (e.g. to DataLoader workers) as the name it was made from
+        return device, (str.__str__(self),)
+
+
+CPU, CUDA = device("cpu"), device("cuda", 0)  # what Tensor.device returns
+
+
+def normalize_device(device_):
+    """'cpu' or 'cuda' from 'cpu', 'cuda', 'cuda:0', a :class:`device` or None (cpu)."""
+    if device_ is None:
         return "cpu"
-    if not isinstance(device, str):
-        device = str(device)
-    if device == "cpu":
+    if isinstance(device_, device):
+        return device_.type
+    if not isinstance(device_, str):
+        device_ = str(device_)  # e.g. a torch.device
+    if device_ == "cpu":
         return "cpu"
-    if device in ("cuda", "cuda:0"):
+    if device_ in ("cuda", "cuda:0"):
         return "cuda"
-    raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:0'")
+    raise ValueError(f"unknown device {device_!r}: use 'cpu', 'cuda' or 'cuda:0'")
 
 
 def device_of(a):

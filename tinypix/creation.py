@@ -7,20 +7,30 @@ import numpy as np
 
 from .backend import cupy, module_for, normalize_device, to_device
 
+# dtypes, by PyTorch's names. tinypix/__init__.py also exports float32, int32 and bool_ as
+# ``float``, ``int`` and ``bool`` (torch.float, torch.int, torch.bool); they are not defined under
+# those names here, where they would hide Python's float(), int() and bool().
 float32, float64, float16 = np.float32, np.float64, np.float16
 int64, int32, int16, int8, uint8 = np.int64, np.int32, np.int16, np.int8, np.uint8
 bool_ = np.bool_
+double, half, long, short = float64, float16, int64, int16
 
 _rng = np.random.default_rng(0)
 
 
 def manual_seed(seed):
     """Seed every random draw tinypix makes (randn, rand, dropout, init, shuffling) on CPU and GPU."""
-    global _rng
-    _rng = np.random.default_rng(seed)
+    seed_cpu(seed)
     import sys
     if "cupy" in sys.modules:
         sys.modules["cupy"].random.seed(seed)
+
+
+def seed_cpu(seed):
+    """manual_seed for the CPU's draws alone: what a DataLoader worker process seeds (CUDA may
+    not be usable in a process forked after it was used)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
 
 
 def generator():
@@ -141,9 +151,54 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device="cpu
     return _filled(lambda xp, s, d: xp.arange(start, end, step, dtype=d), (), dtype, requires_grad, device)
 
 
-def zeros_like(t, dtype=None, requires_grad=False, device=None):
-    return zeros(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
+def linspace(start, end, steps, dtype=None, requires_grad=False, device="cpu"):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default).
+    Computed as PyTorch does: from the start for the first half and from the end for the rest,
+    so both ends are exact."""
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    start, end = (float(v) for v in (start, end))
+    step = (end - start) / (steps - 1) if steps > 1 else 0.0
+    i = np.arange(steps)
+    values = np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+    values[:steps == 1] = start  # one step: the start, as in PyTorch
+    return tensor(values, dtype or np.float32, requires_grad, device)
 
 
-def ones_like(t, dtype=None, requires_grad=False, device=None):
-    return ones(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
+def eye(n, m=None, dtype=None, requires_grad=False, device="cpu"):
+    """The (n, m) identity matrix (m = n by default): ones on the diagonal."""
+    return _filled(lambda xp, s, d: xp.eye(s[0], s[1], dtype=d), ((n, n if m is None else m),),
+                   dtype, requires_grad, device)
+
+
+def _like(make, t, dtype, requires_grad, device, *args):
+    return make(*t.shape, *args, dtype=dtype or t.dtype, requires_grad=requires_grad,
+                device=device or t.device)
+
+
+def zeros_like(input, dtype=None, requires_grad=False, device=None):
+    return _like(zeros, input, dtype, requires_grad, device)
+
+
+def ones_like(input, dtype=None, requires_grad=False, device=None):
+    return _like(ones, input, dtype, requires_grad, device)
+
+
+def empty_like(input, dtype=None, requires_grad=False, device=None):
+    return _like(empty, input, dtype, requires_grad, device)
+
+
+def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
+    """A tensor shaped like ``input``, of its dtype (so 2.7 in an int64 tensor is 2), full of
+    ``fill_value``."""
+    return full(input.shape, fill_value, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                device=device or input.device)
+
+
+def randn_like(input, dtype=None, requires_grad=False, device=None):
+    return _like(randn, input, dtype, requires_grad, device)
+
+
+def rand_like(input, dtype=None, requires_grad=False, device=None):
+    return _like(rand, input, dtype, requires_grad, device)

@@ -1,39 +1,68 @@
-"""Elementwise primitives: arithmetic, exp/log, activations, comparisons.
+"""Elementwise primitives: arithmetic, exp/log, activations, clamp, where, clone; and PyTorch's
+type promotion (``result_type``), which every op with two operands uses.
 
 Binary ops broadcast like NumPy; their backward sums the gradient back down to each input's
-shape (``unbroadcast``). Python scalars take the tensor's dtype, so ``x * 2.0`` stays float32.
+shape (``unbroadcast``). A Python number counts only by its kind, so ``x * 2.0`` stays float32
+and ``int_tensor * 2.5`` is float32. Division that rounds lives in division.py, comparisons in
+compare.py.
 """
 import numpy as np
 
 from .. import kernels
 from ..autograd import Function, unbroadcast
 from ..backend import get_array_module, to_device
-from ..tensor import Tensor, check_same_device
+from ..tensor import Tensor, check_same_device, dtype_category as _category
 
 
-# -- operands --------------------------------------------------------------------------------
-def _result_dtype(a, b):
-    """PyTorch's promotion: a float beats an integer; otherwise the wider type wins."""
-    fa, fb = a.kind == "f", b.kind == "f"
-    if fa != fb:
-        return a if fa else b
+# -- operands and PyTorch's type promotion ----------------------------------------------------
+def promote_types(a, b):
+    """The dtype of an op on tensors of dtypes a and b: a higher category wins whatever its size
+    (int64 with float16 gives float16); within one category, the wider (NumPy's rule there)."""
+    a, b = np.dtype(a), np.dtype(b)
+    ca, cb = _category(a), _category(b)
+    if ca != cb:
+        return a if ca > cb else b
     return np.promote_types(a, b)
 
 
-def _scalar_dtype(t, value):
-    if isinstance(value, bool):
-        return t.dtype
-    if isinstance(value, float) and t.dtype.kind != "f":
-        return np.dtype(np.float32)
-    if isinstance(value, int) and t.dtype.kind == "b":
+def _scalar_dtype(value):
+    """The dtype PyTorch gives a Python number in an op: bool, int64, or the default float32."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(value, (int, np.integer)):
         return np.dtype(np.int64)
-    return t.dtype
+    return np.dtype(np.float32)
+
+
+def result_type(*operands):
+    """PyTorch's ``result_type`` of Tensors and Python numbers.
+
+    Three tiers: tensors with dimensions, 0-d tensors, numbers. Within a tier dtypes promote
+    (:func:`promote_types`); a lower tier changes the result only when its category is higher.
+    So ``float32 (3,) + float64 0-d`` is float32, ``int64 (3,) + 2.5`` is float32 and
+    ``int8 (3,) + 1000`` stays int8.
+    """
+    tiers = [None, None, None]
+    for v in operands:
+        if isinstance(v, Tensor):
+            tier, dtype = (0 if v.ndim else 1), v.dtype
+        else:
+            tier, dtype = 2, _scalar_dtype(v)
+        tiers[tier] = dtype if tiers[tier] is None else promote_types(tiers[tier], dtype)
+    result = None
+    for dtype in reversed(tiers):  # numbers, then 0-d tensors, then tensors with dimensions
+        if dtype is not None and (result is None or _category(dtype) >= _category(result)):
+            result = dtype
+    return result
 
 
 def operands(op, a, b):
-    """Two operands of one dtype: each a Tensor, or a constant array made from a Python scalar."""
+    """Two operands of one dtype (``result_type``'s): each a Tensor, or a constant array made
+    from a Python number or an array."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+    t = a if isinstance(a, Tensor) else b
+    a, b = (_as_operand(op, v, t) for v in (a, b))
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         check_same_device(op, [a, b])
         try:
@@ -41,18 +70,24 @@ def operands(op, a, b):
         except ValueError:
             raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
                              "(sizes must match or be 1, aligned from the last dimension)") from None
-        dtype = _result_dtype(a.dtype, b.dtype)
-        return (a if a.dtype == dtype else cast(a, dtype)), (b if b.dtype == dtype else cast(b, dtype))
-    t, value = (a, b) if isinstance(a, Tensor) else (b, a)
+    dtype, xp = result_type(a, b), get_array_module(t.data)
+    return tuple(_to_dtype(v, dtype, xp) for v in (a, b))
+
+
+def _as_operand(op, value, like):
+    if isinstance(value, Tensor):
+        return value
     if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
-        value = Tensor._wrap(to_device(value, t.device))
-        return operands(op, a if a is t else value, b if b is t else value)
-    if not isinstance(value, (int, float, bool, np.number)):
+        return Tensor._wrap(to_device(value, like.device))  # an array acts as a tensor
+    if not isinstance(value, (int, float, bool, np.number, np.bool_)):
         raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}")
-    dtype = _scalar_dtype(t, value)
-    t = t if t.dtype == dtype else cast(t, dtype)
-    const = get_array_module(t.data).asarray(value, dtype=dtype)
-    return (t, const) if a is not value else (const, t)
+    return value
+
+
+def _to_dtype(v, dtype, xp):
+    if isinstance(v, Tensor):
+        return v if v.dtype == dtype else cast(v, dtype)
+    return xp.asarray(np.asarray(v).astype(dtype))  # via astype: -1 into uint8 wraps, as in PyTorch
 
 
 # -- dtype and device moves ------------------------------------------------------------------
@@ -161,19 +196,22 @@ class Pow(Function):
         return da, db
 
 
-def add(a, b):
-    return Add.apply(*operands("add", a, b))
+def add(a, b, alpha=1):
+    """a + alpha * b (``torch.add(input, other, alpha=1)``)."""
+    return Add.apply(*operands("add", a, b if alpha == 1 else b * alpha))
 
 
-def sub(a, b):
-    return Sub.apply(*operands("sub", a, b))
+def sub(a, b, alpha=1):
+    """a - alpha * b."""
+    return Sub.apply(*operands("sub", a, b if alpha == 1 else b * alpha))
 
 
 def mul(a, b):
     return Mul.apply(*operands("mul", a, b))
 
 
-def div(a, b):
+def true_divide(a, b):
+    """a / b; integers give float32, as in PyTorch. (``div`` adds rounding modes.)"""
     a, b = operands("div", a, b)
     if a.dtype.kind != "f":  # true division of integers gives floats, as in PyTorch
         a, b = (cast(v, np.float32) if isinstance(v, Tensor) else v.astype(np.float32) for v in (a, b))
@@ -298,6 +336,16 @@ def _leaky_relu_backward(dy, s, slope):
     return xp.where(s > 0, dy, dy * dy.dtype.type(slope))
 
 
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, dy):
+        return dy
+
+
 class Clamp(Function):
     """min(max(x, lo), hi); the gradient passes where x lies inside [lo, hi]."""
 
@@ -369,12 +417,28 @@ def sigmoid(x):
     return tanh(x * 0.5) * 0.5 + 0.5
 
 
-def relu(x):
-    return LeakyReLU.apply(x, 0.0)
+def relu(input, inplace=False):
+    """max(input, 0). ``inplace=True`` is ``input.relu_()``: same values and gradients (see
+    ``Tensor._inplace`` for what in place means in a graph)."""
+    if inplace:
+        return input.relu_()
+    return LeakyReLU.apply(input, 0.0)
 
 
-def leaky_relu(x, negative_slope=0.01):
-    return LeakyReLU.apply(x, float(negative_slope))
+def relu_(input):
+    return input.relu_()
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """max(input, 0) + negative_slope * min(input, 0); ``inplace`` as for :func:`relu`."""
+    if inplace:
+        return input._inplace("leaky_relu_", leaky_relu, negative_slope)
+    return LeakyReLU.apply(input, float(negative_slope))
+
+
+def clone(input):
+    """A copy of ``input`` with its own memory; gradients pass through unchanged."""
+    return Clone.apply(input)
 
 
 def clamp(x, min=None, max=None):
@@ -383,9 +447,18 @@ def clamp(x, min=None, max=None):
     return Clamp.apply(x, min, max)
 
 
-def where(condition, a, b):
-    """Elementwise ``a if condition else b`` (``condition`` a bool tensor or array)."""
+def where(condition, input, other):
+    """Elementwise ``input if condition else other`` (``condition`` a bool tensor or array;
+    ``input``, ``other`` tensors or numbers, promoted together as in PyTorch)."""
     cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = cond if hasattr(cond, "dtype") else np.asarray(cond)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: expected a bool condition, got dtype {cond.dtype}; compare first, "
+                        "e.g. where(mask > 0, a, b), or mask.bool()")
+    a, b = input, other
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: PyTorch's dtype
+        dtype = result_type(a, b)
+        a = Tensor._wrap(get_array_module(cond).asarray(np.asarray(a).astype(dtype)))
     a, b = operands("where", a, b)
     tensors = [t for t in (condition, a, b) if isinstance(t, Tensor)]
     check_same_device("where", tensors)
@@ -395,23 +468,3 @@ def where(condition, a, b):
         raise ValueError(f"where: shapes {tuple(cond.shape)} (condition), {tuple(np.shape(a))} and "
                          f"{tuple(np.shape(b))} cannot be broadcast together") from None
     return Where.apply(cond, a, b)
-
-
-# -- comparisons (no gradient) ---------------------------------------------------------------
-def _compare(name, fn):
-    def compare(a, b):
-        a, b = operands(name, a, b)
-        a = a.data if isinstance(a, Tensor) else a
-        b = b.data if isinstance(b, Tensor) else b
-        return Tensor._wrap(fn(a, b))
-    compare.__name__ = name
-    compare.__doc__ = f"Elementwise ``{name}`` comparison; a bool tensor, outside the graph."
-    return compare
-
-
-eq = _compare("eq", lambda a, b: a == b)
-ne = _compare("ne", lambda a, b: a != b)
-lt = _compare("lt", lambda a, b: a < b)
-le = _compare("le", lambda a, b: a <= b)
-gt = _compare("gt", lambda a, b: a > b)
-ge = _compare("ge", lambda a, b: a >= b)

@@ -1,9 +1,11 @@
-"""Reductions (sum, mean, var, max, min, argmax) and softmax / log_softmax.
+"""Reductions (sum, mean, var, std, norm, max, min, argmax) and softmax / log_softmax.
 
 ``dim`` is an int, a tuple of ints or None (all dimensions); ``keepdim`` keeps reduced
 dimensions as size 1. The backward of a reduction spreads ``dy`` back over the reduced axes.
 """
 import builtins
+import math
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -11,6 +13,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .compare import maximum, minimum
 
 
 def _axes(op, x, dim):
@@ -89,10 +92,85 @@ def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
     return sum(centered * centered, dim, keepdim) / float(builtins.max(count - correction, 0))
 
 
+def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
+    """Standard deviation over ``dim``: sqrt(var), ``correction=1`` (unbiased) by default.
+
+    Written as ||x - mean|| / sqrt(n - correction), so that where all values are equal the
+    gradient is 0, as PyTorch makes it, rather than 0 / 0.
+    """
+    correction = (1 if unbiased else 0) if correction is None else correction
+    axes = _axes("std", x, dim)
+    count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    centered = x - mean(x, dim, keepdim=True)
+    return _vector_norm(centered, 2.0, axes, keepdim) / math.sqrt(builtins.max(count - correction, 0))
+
+
+class VectorNorm(Function):
+    """(sum |x|^p)^(1/p) over ``axes``, for a finite p != 0. Backward, as PyTorch computes it:
+    dx = s(x) * dy / norm^(p-1) with s(x) = x |x|^(p-2) (for p < 2 written sign(x) |x|^(p-1),
+    which is 0 at x = 0), and 0 wherever the norm is 0."""
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        xp = get_array_module(x)
+        a = xp.abs(x)
+        n = xp.sqrt((x * x).sum(axis=axes, keepdims=True)) if p == 2 else \
+            (a ** p).sum(axis=axes, keepdims=True) ** (1 / p)
+        ctx.save_for_backward(x, n)
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        return n if keepdim else n.reshape([m for i, m in enumerate(x.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, n = ctx.saved_tensors
+        xp, p = get_array_module(x), ctx.p
+        dy = _spread(dy, x.shape, ctx.axes, ctx.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the 0-norm and x = 0 cases are masked
+            if p == 2:
+                s = x
+            elif p < 2:
+                s = xp.sign(x) * xp.where(x == 0, 0, xp.abs(x) ** (p - 1))
+            else:
+                s = x * xp.abs(x) ** (p - 2)
+            scale = xp.where(n == 0, 0, dy / (n if p == 2 else n ** (p - 1)))
+        return (s * scale).astype(x.dtype), None, None, None
+
+
+def _vector_norm(x, p, axes, keepdim):
+    if p == 0:  # the number of nonzero elements: piecewise constant, so no gradient flows
+        count = (x.data != 0).sum(axis=axes, keepdims=keepdim).astype(x.dtype)
+        return Tensor._wrap(count)
+    if math.isinf(p):
+        return (amax if p > 0 else amin)(x.abs(), axes, keepdim)
+    return VectorNorm.apply(x, float(p), axes, keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """The p-norm of ``input`` over ``dim`` (all elements when None), as ``torch.norm``.
+
+    p: 'fro' or 2 (square root of the sum of squares), 1 (sum of |x|), ``inf`` (max |x|),
+    ``-inf`` (min |x|), 0 (number of nonzeros), or any other number: (sum |x|^p)^(1/p).
+    'fro' takes ``dim`` None, an int or two ints; 'nuc' (nuclear norm) is not supported.
+    """
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating-point tensor, got dtype {input.dtype}; use x.float()")
+    if isinstance(p, str):
+        if p != "fro":
+            raise ValueError(f"norm: p={p!r} is not supported; use 'fro', or a number (2, 1, inf, ...)")
+        if dim is not None and not isinstance(dim, (int, np.integer)) and len(tuple(dim)) != 2:
+            raise ValueError(f"norm: p='fro' takes dim None, an int or a pair of ints, got dim={dim}")
+        p = 2
+    return _vector_norm(input, float(p), _axes("norm", input, dim), keepdim)
+
+
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
 def _extreme(op, x, dim, keepdim, largest):
+    if isinstance(dim, Tensor):  # torch.max(a, b): elementwise, as maximum(a, b)
+        return (maximum if largest else minimum)(x, dim)
     if dim is None or not isinstance(dim, (int, np.integer)):
         return Amax.apply(x, _axes(op, x, dim), keepdim, largest)
     values = Amax.apply(x, _axes(op, x, dim), keepdim, largest)
@@ -100,15 +178,16 @@ def _extreme(op, x, dim, keepdim, largest):
     return MaxResult(values, indices)
 
 
-def max(x, dim=None, keepdim=False):
+def max(input, dim=None, keepdim=False):
     """``x.max()`` is the largest element; ``x.max(dim)`` (an int) returns ``(values, indices)``
-    as in PyTorch; a tuple ``dim`` returns the values only (like ``amax``)."""
-    return _extreme("max", x, dim, keepdim, True)
+    as in PyTorch; a tuple ``dim`` returns the values only (like ``amax``); ``max(a, b)`` with a
+    tensor ``b`` is the elementwise :func:`maximum`."""
+    return _extreme("max", input, dim, keepdim, True)
 
 
-def min(x, dim=None, keepdim=False):
+def min(input, dim=None, keepdim=False):
     """The smallest element(s); see :func:`max` for what ``dim`` returns."""
-    return _extreme("min", x, dim, keepdim, False)
+    return _extreme("min", input, dim, keepdim, False)
 
 
 def amax(x, dim=None, keepdim=False):
@@ -182,11 +261,32 @@ class LogSoftmax(Function):
         return dy - xp.exp(y) * dy.sum(axis=ctx.axis, keepdims=True), None
 
 
-def softmax(x, dim=-1):
-    axis, = _axes("softmax", x, dim)
-    return Softmax.apply(x, axis)
+def _softmax_dim(op, ndim, dim, stacklevel):
+    """``dim``, or PyTorch's deprecated choice when it is None (with its warning): dim 0 for
+    0-, 1- and 3-D input (a vector; an unbatched C, H, W image), else 1 (the classes of N, C, ...)."""
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include "
+                  f"dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
 
 
-def log_softmax(x, dim=-1):
-    axis, = _axes("log_softmax", x, dim)
-    return LogSoftmax.apply(x, axis)
+def _softmax_args(op, input, dim, stacklevel, dtype):
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {input.dtype}; use x.float()")
+    # stacklevel + 1: one more frame (this one) between the warning and the caller
+    axis, = _axes(op, input, _softmax_dim(op, input.ndim, dim, stacklevel + 1)) or (None,)
+    return input, axis
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """e^x / sum e^x along ``dim``; ``dtype`` casts the input first. Without ``dim``, PyTorch's
+    implicit choice and warning (see ``_softmax_dim``)."""
+    return Softmax.apply(*_softmax_args("softmax", input, dim, _stacklevel, dtype))
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """log(softmax(input, dim)), computed stably; arguments as for :func:`softmax`."""
+    return LogSoftmax.apply(*_softmax_args("log_softmax", input, dim, _stacklevel, dtype))
