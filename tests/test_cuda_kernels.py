@@ -48,18 +48,6 @@ def test_cu_files_compile_with_nvcc(tmp_path):
 
 # ---- on the GPU: every kernel against the reference ----------------------------------------------
 
-@pytest.fixture(scope="module")
-def cupy():
-    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception:  # CuPy raises its CUDARuntimeError when no driver is present
-        count = 0
-    if count == 0:
-        pytest.skip("CuPy is installed but sees no GPU")
-    return cupy
-
-
 def assert_close(actual, expected, dtype):
     """A GPU result (fetched to the host) against a reference one; float32 to 1e-5, float64 to 1e-12.
 

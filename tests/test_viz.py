@@ -109,3 +109,14 @@ def test_show_feature_maps(tmp_path):
         viz.show_feature_maps(model, image, tmp_path / "x.png", layers=["nope"])
     with pytest.raises(ValueError, match="one image"):
         viz.show_feature_maps(model, np.zeros((2, 3, 16, 16), np.float32), tmp_path / "x.png")
+
+
+def test_graph_after_an_inplace_op_draws_each_edge_from_where_the_input_came():
+    """nn.ReLU(inplace=True) rebinds its input tensor to the ReLU's node: the graph must still
+    run Linear -> ReLU -> Linear, with no op feeding itself."""
+    model = tinypix.nn.Sequential(tinypix.nn.Linear(3, 4), tinypix.nn.ReLU(inplace=True),
+                                  tinypix.nn.Linear(4, 1))
+    text = viz.graph(model(tinypix.randn(2, 3)).sum())
+    edges = [line.strip(" ;").split(" -> ") for line in text.splitlines() if " -> " in line]
+    assert edges and all(a != b for a, b in edges)
+    assert any("LeakyReLU" in line or "ReLU" in line for line in text.splitlines())

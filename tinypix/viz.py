@@ -88,14 +88,14 @@ def graph(tensor, path=None, format="png", params=None):
         if id(ctx) in seen:
             continue
         seen.add(id(ctx))
-        for t in ctx.inputs:
-            if t is None:
-                continue
-            if t._ctx is None:
+        for t, (parent, _) in zip(ctx.inputs, ctx.edges):  # the node each input came from when
+            if t is None:                                    # the op ran (an in-place op may
+                continue                                     # have rebound the tensor since)
+            if parent is None:
                 lines.append(f"  {leaf(t)} -> {op(ctx)};")
             else:
-                lines.append(f"  {op(t._ctx)} -> {op(ctx)};")
-                stack.append(t._ctx)
+                lines.append(f"  {op(parent)} -> {op(ctx)};")
+                stack.append(parent)
     text = "\n".join(["digraph autograd {", "  graph [ranksep=0.3, nodesep=0.25];",
                       '  node [fontname="Helvetica", fontsize=10];'] + lines + ["}"])
     if path is not None:
