@@ -32,6 +32,8 @@ The team's size: ``set_num_threads(n)`` (also ``tinypix.set_num_threads``), else
 variable TINYPIX_NUM_THREADS, else the number of cores this process may run on. With 1 there is
 no team: every call runs on the calling thread, with the BLAS threads the user left.
 """
+from __future__ import annotations
+
 import os
 import queue
 import threading
@@ -50,7 +52,7 @@ _controller = None           # threadpoolctl's ThreadpoolController for the BLAS
 _per_thread = False          # whether that count is per thread (an OpenMP-based BLAS)
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Use ``n`` threads (the calling one included) for tinypix's CPU kernels; 1 turns the team off."""
     global _size
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -58,7 +60,7 @@ def set_num_threads(n):
     _size = n
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """How many threads tinypix's CPU kernels use, the calling one included."""
     if _size is not None:
         return _size

@@ -8,6 +8,8 @@ Geometry arguments are ``(h, w)`` pairs of ints. Names: ``x`` an input batch ``(
 ``dy``/``dx`` gradients of an output/input, ``cols`` the im2col matrix, ``indices`` flat
 positions ``h * W + w`` inside one ``(n, c)`` plane.
 """
+from __future__ import annotations
+
 import numpy as np
 
 
@@ -28,7 +30,8 @@ def _scatter_add(target, index, values):
         cupyx.scatter_add(target, index, values)
 
 
-def conv_output_size(n, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                     ceil_mode: bool = False) -> int:
     """How many positions a window takes as it slides over ``n`` pixels: PyTorch's formula for
     every convolution and pooling (and tinypix's only copy of it),
 

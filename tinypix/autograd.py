@@ -21,12 +21,21 @@ chain of 10,000 ops works.
 
 A student's own op is written the same way; check it with :func:`tinypix.testing.gradcheck`.
 """
+from __future__ import annotations
+
 import contextlib
 import os
 import threading
 import traceback
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from .backend import get_array_module
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+    from .typing import Array
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 # .grad_enabled, per thread as in PyTorch: no_grad on one thread leaves alone the graphs that
 # other threads record
@@ -34,7 +43,7 @@ _state = threading.local()
 _anomaly_mode = False
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     """True unless inside :func:`no_grad` (on this thread)."""
     return getattr(_state, "grad_enabled", True)
 
@@ -42,19 +51,19 @@ def is_grad_enabled():
 class _GradMode(contextlib.ContextDecorator):
     """Context manager and decorator that sets whether ops record a graph."""
 
-    def __init__(self, enabled):
+    def __init__(self, enabled: bool | None) -> None:
         self.enabled = enabled
 
-    def _recreate_cm(self):
+    def _recreate_cm(self) -> _GradMode:
         # A decorated function gets a fresh block per call: calls that overlap (on other threads,
         # or recursive) must not share one saved mode.
         return _GradMode(self.enabled)
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.prev = is_grad_enabled()
         _state.grad_enabled = self.enabled
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         _state.grad_enabled = self.prev
         return False
 
@@ -62,9 +71,9 @@ class _GradMode(contextlib.ContextDecorator):
 class _BareDecorator(_GradMode):
     """A mode that also decorates without parentheses: ``@no_grad`` as well as ``@no_grad()``."""
 
-    ENABLED = None
+    ENABLED: bool | None = None
 
-    def __new__(cls, func=None):
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
         if func is None:
             return super().__new__(cls)
         if not callable(func):
@@ -72,7 +81,7 @@ class _BareDecorator(_GradMode):
                             f"{cls.__name__}():` or decorate a function with @{cls.__name__}")
         return cls()(func)  # @no_grad: the decorated function itself
 
-    def __init__(self, func=None):
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
         super().__init__(self.ENABLED)
 
 
@@ -98,15 +107,15 @@ class set_grad_enabled(_GradMode):
     ``with`` block restores the previous mode when it ends.
     """
 
-    def __init__(self, mode):
+    def __init__(self, mode: bool) -> None:
         super().__init__(bool(mode))
         self.prev = is_grad_enabled()
         _state.grad_enabled = self.enabled
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         pass  # set already, in __init__
 
-    def __call__(self, func):
+    def __call__(self, func: _F) -> _F:
         _state.grad_enabled = self.prev  # used as a decorator: only calls of func change the mode
         return super().__call__(func)
 
@@ -116,7 +125,7 @@ class AnomalyError(RuntimeError):
 
 
 @contextlib.contextmanager
-def detect_anomaly():
+def detect_anomaly() -> Iterator[None]:
     """Inside this context every op checks its outputs and gradients for NaN and Inf.
 
     The first op that produces one raises :class:`AnomalyError` naming the op, the line of
@@ -185,8 +194,8 @@ class Function:
         saved_tensors: the arrays given to ``save_for_backward``.
     """
 
-    def __init__(self):
-        self.needs_input_grad = ()
+    def __init__(self) -> None:
+        self.needs_input_grad: tuple[bool, ...] = ()
         self.inputs = ()          # the Tensor arguments (None for non-tensors)
         self.edges = ()           # (node, output index) each argument came from, to walk the graph
         self._saved = ()
@@ -194,11 +203,11 @@ class Function:
         self._out_grads = None    # gradient accumulators, one per output, filled during backward
         self._out_meta = ()       # (shape, dtype) of each output, to make zero gradients
 
-    def save_for_backward(self, *arrays):
+    def save_for_backward(self, *arrays: Array) -> None:
         self._saved = arrays
 
     @property
-    def saved_tensors(self):
+    def saved_tensors(self) -> tuple[Array, ...]:
         if self._released:
             raise RuntimeError(
                 f"{type(self).__name__}: trying to backward through the graph a second time; its "
@@ -207,15 +216,15 @@ class Function:
         return self._saved
 
     @staticmethod
-    def forward(ctx, *args):
+    def forward(ctx: Any, *args: Any) -> Any:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx, *dys):
+    def backward(ctx: Any, *dys: Any) -> Any:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *args):
+    def apply(cls, *args: Any) -> Any:
         """Run the op on Tensors (and plain values); record it in the graph if a gradient is wanted."""
         from .tensor import Tensor, check_same_device
 
@@ -244,7 +253,7 @@ class Function:
                             for i, o in enumerate(outs))
         return results[0] if single else results
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__}Backward>"
 
 
@@ -271,7 +280,7 @@ def _accumulate(store, i, g):
     store[i] = g if store[i] is None else store[i] + g
 
 
-def run_backward(root, grad, retain_graph=False):
+def run_backward(root: Tensor, grad: Array, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (an array shaped like ``root``) through the graph that made ``root``."""
     if root._ctx is None:  # a leaf: its gradient is the seed itself
         root._accumulate_grad(grad)
@@ -318,7 +327,7 @@ def run_backward(root, grad, retain_graph=False):
             node._released = True
 
 
-def unbroadcast(g, shape):
+def unbroadcast(g: Array, shape: Sequence[int]) -> Array:
     """Sum ``g`` down to ``shape``: the backward of NumPy broadcasting.
 
     Broadcasting copies an input along new leading axes and along axes of size 1, so its

@@ -8,9 +8,16 @@ Op code never branches on the device. It asks for the array module of its inputs
 CuPy is imported lazily, the first time something asks for ``'cuda'`` or hands us a CuPy array,
 so ``import tinypix`` works (and stays fast) on machines without it.
 """
+from __future__ import annotations
+
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .typing import Array, DeviceLike
 
 _cupy = None
 
@@ -18,7 +25,7 @@ GPU_INSTALL_HINT = ("install CuPy for your CUDA version, e.g. `pip install tinyp
                     "(CUDA 12) or `pip install cupy-cuda13x` (CUDA 13)")
 
 
-def cupy():
+def cupy() -> ModuleType:
     """Return the cupy module, importing it on first use; a clear error if it cannot work."""
     global _cupy
     if _cupy is None:
@@ -36,12 +43,12 @@ def cupy():
     return _cupy
 
 
-def is_cupy_array(a):
+def is_cupy_array(a: Any) -> bool:
     """True for a cupy.ndarray, without importing CuPy when it was never loaded."""
     return "cupy" in sys.modules and type(a).__module__.startswith("cupy")
 
 
-def get_array_module(*arrays):
+def get_array_module(*arrays: Any) -> ModuleType:
     """The array module (numpy or cupy) that owns the given arrays."""
     for a in arrays:
         if is_cupy_array(a):
@@ -49,7 +56,7 @@ def get_array_module(*arrays):
     return np
 
 
-def is_cuda_available():
+def is_cuda_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
     try:
         cupy()
@@ -69,7 +76,10 @@ class device(str):
     ``torch.device``, ``device('cpu') == 'cpu'`` is True, so ``x.device == 'cpu'`` tests work.
     """
 
-    def __new__(cls, type, index=None):
+    _type: str
+    _index: int | None
+
+    def __new__(cls, type: str | device, index: int | None = None) -> device:
         if isinstance(type, device) and index is None:
             return type
         if not isinstance(type, str):
@@ -92,14 +102,14 @@ class device(str):
         return self
 
     @property
-    def type(self):
+    def type(self) -> str:
         return self._type
 
     @property
-    def index(self):
+    def index(self) -> int | None:
         return self._index
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
             try:
                 return normalize_device(other) == self._type
@@ -107,25 +117,26 @@ class device(str):
                 return False
         return NotImplemented
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._type)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         index = "" if self._index is None else f", index={self._index}"
         return f"device(type='{self._type}'{index})"
 
-    def __reduce__(self):  # pickled (e.g. to DataLoader workers) as the name it was made from
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # pickled (e.g. to DataLoader workers) as the name it was made from
         return device, (str.__str__(self),)
 
 
 CPU, CUDA = device("cpu"), device("cuda", 0)  # what Tensor.device returns
 
 
-def normalize_device(device_):
+def normalize_device(device_: DeviceLike | None) -> str:
     """'cpu' or 'cuda' from 'cpu', 'cuda', 'cuda:0', a :class:`device` or None (cpu)."""
     if device_ is None:
         return "cpu"
@@ -140,17 +151,17 @@ def normalize_device(device_):
     raise ValueError(f"unknown device {device_!r}: use 'cpu', 'cuda' or 'cuda:0'")
 
 
-def device_of(a):
+def device_of(a: Array) -> str:
     """'cuda' for a CuPy array, 'cpu' otherwise."""
     return "cuda" if is_cupy_array(a) else "cpu"
 
 
-def module_for(device):
+def module_for(device: str) -> ModuleType:
     """The array module for a normalized device name."""
     return cupy() if device == "cuda" else np
 
 
-def to_device(a, device):
+def to_device(a: Array, device: DeviceLike) -> Array:
     """Move an array to ``device`` ('cpu' or 'cuda'); no copy when it is already there."""
     device = normalize_device(device)
     if device_of(a) == device:
@@ -160,7 +171,7 @@ def to_device(a, device):
     return a.get()  # cupy -> numpy
 
 
-def scatter_add(xp, target, index, values):
+def scatter_add(xp: ModuleType, target: Array, index: Any, values: Array) -> None:
     """``target[index] += values`` with repeated indices accumulated (NumPy's add.at)."""
     if xp is np:
         np.add.at(target, index, values)

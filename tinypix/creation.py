@@ -3,9 +3,17 @@
 dtype rules (PyTorch's): Python floats become float32, Python ints int64, bools bool; a NumPy
 array keeps its dtype (so float64 stays float64).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .backend import cupy, module_for, normalize_device, to_device
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+    from .typing import Array, DeviceLike, DTypeLike, Number, ShapeLike
 
 # dtypes, by PyTorch's names. tinypix/__init__.py also exports float32, int32 and bool_ as
 # ``float``, ``int`` and ``bool`` (torch.float, torch.int, torch.bool); they are not defined under
@@ -18,7 +26,7 @@ double, half, long, short = float64, float16, int64, int16
 _rng = np.random.default_rng(0)
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> None:
     """Seed every random draw tinypix makes (randn, rand, dropout, init, shuffling) on CPU and GPU."""
     seed_cpu(seed)
     import sys
@@ -26,14 +34,14 @@ def manual_seed(seed):
         sys.modules["cupy"].random.seed(seed)
 
 
-def seed_cpu(seed):
+def seed_cpu(seed: int) -> None:
     """manual_seed for the CPU's draws alone: what a DataLoader worker process seeds (CUDA may
     not be usable in a process forked after it was used)."""
     global _rng
     _rng = np.random.default_rng(seed)
 
 
-def generator():
+def generator() -> np.random.Generator:
     """The global ``numpy.random.Generator`` behind tinypix's random numbers."""
     return _rng
 
@@ -51,7 +59,7 @@ def _infer_dtype(data):
                     f"(NumPy dtype {flat.dtype}); use numbers, nested lists or arrays")
 
 
-def as_array(data, dtype=None, device=None):
+def as_array(data: Any, dtype: DTypeLike | None = None, device: DeviceLike | None = None) -> Array:
     """An array on ``device`` from Python data, a NumPy/CuPy array or a Tensor."""
     from .tensor import Tensor, _as_dtype
     if isinstance(data, Tensor):
@@ -66,7 +74,8 @@ def as_array(data, dtype=None, device=None):
     return to_device(arr, normalize_device(device)) if device is not None else arr
 
 
-def tensor(data, dtype=None, requires_grad=False, device="cpu"):
+def tensor(data: Any, dtype: DTypeLike | None = None, requires_grad: bool = False,
+           device: DeviceLike | None = "cpu") -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, or an array)."""
     from .tensor import Tensor
     t = Tensor._wrap(as_array(data, dtype, device))
@@ -74,7 +83,7 @@ def tensor(data, dtype=None, requires_grad=False, device="cpu"):
     return t
 
 
-def from_numpy(array):
+def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor that shares memory with ``array`` (changes to one show in the other)."""
     from .tensor import Tensor
     if not isinstance(array, np.ndarray):
@@ -99,19 +108,23 @@ def _filled(fill, size, dtype, requires_grad, device):
     return t
 
 
-def zeros(*size, dtype=None, requires_grad=False, device="cpu"):
+def zeros(*size: int | ShapeLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+          device: DeviceLike | None = "cpu") -> Tensor:
     return _filled(lambda xp, s, d: xp.zeros(s, d), size, dtype, requires_grad, device)
 
 
-def ones(*size, dtype=None, requires_grad=False, device="cpu"):
+def ones(*size: int | ShapeLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+         device: DeviceLike | None = "cpu") -> Tensor:
     return _filled(lambda xp, s, d: xp.ones(s, d), size, dtype, requires_grad, device)
 
 
-def empty(*size, dtype=None, requires_grad=False, device="cpu"):
+def empty(*size: int | ShapeLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+          device: DeviceLike | None = "cpu") -> Tensor:
     return _filled(lambda xp, s, d: xp.empty(s, d), size, dtype, requires_grad, device)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False, device="cpu"):
+def full(size: ShapeLike, fill_value: Number, dtype: DTypeLike | None = None, requires_grad: bool = False,
+         device: DeviceLike | None = "cpu") -> Tensor:
     if dtype is None and isinstance(fill_value, bool):
         dtype = np.bool_
     elif dtype is None and isinstance(fill_value, int):
@@ -127,22 +140,27 @@ def _random(draw, size, dtype, requires_grad, device):
     return _filled(fill, size, dtype, requires_grad, device)
 
 
-def randn(*size, dtype=None, requires_grad=False, device="cpu"):
+def randn(*size: int | ShapeLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+          device: DeviceLike | None = "cpu") -> Tensor:
     """Samples from the standard normal distribution."""
     return _random(lambda s: _rng.standard_normal(s), size, dtype, requires_grad, device)
 
 
-def rand(*size, dtype=None, requires_grad=False, device="cpu"):
+def rand(*size: int | ShapeLike, dtype: DTypeLike | None = None, requires_grad: bool = False,
+         device: DeviceLike | None = "cpu") -> Tensor:
     """Samples from the uniform distribution on [0, 1)."""
     return _random(lambda s: _rng.random(s), size, dtype, requires_grad, device)
 
 
-def randint(low, high, size, dtype=None, device="cpu"):
+def randint(low: int, high: int, size: ShapeLike, dtype: DTypeLike | None = None,
+            device: DeviceLike | None = "cpu") -> Tensor:
     """Integers drawn uniformly from [low, high)."""
     return _random(lambda s: _rng.integers(low, high, s), (size,), dtype or np.int64, False, device)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False, device="cpu"):
+def arange(start: Number, end: Number | None = None, step: Number = 1,
+           dtype: DTypeLike | None = None, requires_grad: bool = False,
+           device: DeviceLike | None = "cpu") -> Tensor:
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -151,7 +169,8 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device="cpu
     return _filled(lambda xp, s, d: xp.arange(start, end, step, dtype=d), (), dtype, requires_grad, device)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False, device="cpu"):
+def linspace(start: Number, end: Number, steps: int, dtype: DTypeLike | None = None,
+             requires_grad: bool = False, device: DeviceLike | None = "cpu") -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default).
     Computed as PyTorch does: from the start for the first half and from the end for the rest,
     so both ends are exact."""
@@ -166,7 +185,8 @@ def linspace(start, end, steps, dtype=None, requires_grad=False, device="cpu"):
     return tensor(values, dtype or np.float32, requires_grad, device)
 
 
-def eye(n, m=None, dtype=None, requires_grad=False, device="cpu"):
+def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, requires_grad: bool = False,
+        device: DeviceLike | None = "cpu") -> Tensor:
     """The (n, m) identity matrix (m = n by default): ones on the diagonal."""
     return _filled(lambda xp, s, d: xp.eye(s[0], s[1], dtype=d), ((n, n if m is None else m),),
                    dtype, requires_grad, device)
@@ -177,28 +197,34 @@ def _like(make, t, dtype, requires_grad, device, *args):
                 device=device or t.device)
 
 
-def zeros_like(input, dtype=None, requires_grad=False, device=None):
+def zeros_like(input: Tensor, dtype: DTypeLike | None = None, requires_grad: bool = False,
+               device: DeviceLike | None = None) -> Tensor:
     return _like(zeros, input, dtype, requires_grad, device)
 
 
-def ones_like(input, dtype=None, requires_grad=False, device=None):
+def ones_like(input: Tensor, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              device: DeviceLike | None = None) -> Tensor:
     return _like(ones, input, dtype, requires_grad, device)
 
 
-def empty_like(input, dtype=None, requires_grad=False, device=None):
+def empty_like(input: Tensor, dtype: DTypeLike | None = None, requires_grad: bool = False,
+               device: DeviceLike | None = None) -> Tensor:
     return _like(empty, input, dtype, requires_grad, device)
 
 
-def full_like(input, fill_value, dtype=None, requires_grad=False, device=None):
+def full_like(input: Tensor, fill_value: Number, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              device: DeviceLike | None = None) -> Tensor:
     """A tensor shaped like ``input``, of its dtype (so 2.7 in an int64 tensor is 2), full of
     ``fill_value``."""
     return full(input.shape, fill_value, dtype=dtype or input.dtype, requires_grad=requires_grad,
                 device=device or input.device)
 
 
-def randn_like(input, dtype=None, requires_grad=False, device=None):
+def randn_like(input: Tensor, dtype: DTypeLike | None = None, requires_grad: bool = False,
+               device: DeviceLike | None = None) -> Tensor:
     return _like(randn, input, dtype, requires_grad, device)
 
 
-def rand_like(input, dtype=None, requires_grad=False, device=None):
+def rand_like(input: Tensor, dtype: DTypeLike | None = None, requires_grad: bool = False,
+              device: DeviceLike | None = None) -> Tensor:
     return _like(rand, input, dtype, requires_grad, device)

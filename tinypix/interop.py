@@ -17,9 +17,17 @@ A tensor is a NumPy or CuPy array plus autograd, so exporting delegates to that 
 protocol. As in PyTorch, a tensor that requires grad is not exported: the receiver could change
 its values behind autograd's back.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .backend import cupy
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+    from .typing import DTypeLike
 
 # DLPack's device types (dlpack.h, DLDeviceType) that tinypix can hold: host memory goes to
 # NumPy ('cpu'), GPU memory to CuPy ('cuda')
@@ -34,7 +42,8 @@ def _refuse_grad(tensor):
         raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
 
 
-def dlpack(tensor, stream=None, *, max_version=None, dl_device=None, copy=None):
+def dlpack(tensor: Tensor, stream: Any = None, *, max_version: tuple[int, int] | None = None,
+           dl_device: tuple[int, int] | None = None, copy: bool | None = None) -> Any:
     """``Tensor.__dlpack__``: a DLPack capsule of the tensor's memory, for ``from_dlpack`` elsewhere.
 
     The keywords are the DLPack protocol's (NumPy 2 passes all four) and go to the array's own
@@ -47,12 +56,12 @@ def dlpack(tensor, stream=None, *, max_version=None, dl_device=None, copy=None):
     return tensor.data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
 
 
-def dlpack_device(tensor):
+def dlpack_device(tensor: Tensor) -> tuple[int, int]:
     """``Tensor.__dlpack_device__``: ``(device_type, device_id)``, e.g. ``(1, 0)`` for the CPU."""
     return tensor.data.__dlpack_device__()
 
 
-def from_dlpack(obj):
+def from_dlpack(obj: Any) -> Tensor:
     """A Tensor sharing memory with ``obj``: anything with ``__dlpack__`` and ``__dlpack_device__``
     (a NumPy array, a PyTorch tensor, a CuPy array -> a 'cuda' Tensor, a tinypix Tensor).
 
@@ -87,7 +96,7 @@ def from_dlpack(obj):
                            "x.float())") from e
 
 
-def as_array(tensor, dtype=None, copy=None):
+def as_array(tensor: Tensor, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
     """``Tensor.__array__``: the tensor as a NumPy array, for ``np.asarray(t)`` and ``np.array(t)``.
 
     ``copy`` is NumPy 2's: True always copies (``np.array(t)``), None copies only when ``dtype``
@@ -109,7 +118,7 @@ def as_array(tensor, dtype=None, copy=None):
     return np.array(tensor.data, copy=True) if copy else tensor.data
 
 
-def cuda_array_interface(tensor):
+def cuda_array_interface(tensor: Tensor) -> dict[str, Any]:
     """``Tensor.__cuda_array_interface__``: the CuPy array's, for Numba, CuPy, PyTorch and others.
 
     Only 'cuda' tensors have it: on a CPU tensor it raises AttributeError, so ``hasattr`` is False.

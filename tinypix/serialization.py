@@ -22,6 +22,8 @@ Saving to a path writes a temporary file next to it and renames it over the path
 complete, so a crash mid-save leaves the previous file intact; the file gets the mode ``open()``
 would give it (0o666 less the process's umask).
 """
+from __future__ import annotations
+
 import contextlib
 import io
 import json
@@ -30,6 +32,7 @@ import re
 import tempfile
 import threading
 import zipfile
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import safetensors
@@ -37,6 +40,9 @@ import safetensors.numpy
 
 from .backend import module_for, normalize_device, to_device
 from .tensor import Tensor
+
+if TYPE_CHECKING:
+    from .typing import FileLike, MapLocation
 
 MARKER = "__tinypix__"
 FORMAT = "tinypix-checkpoint"
@@ -57,7 +63,7 @@ _umask_lock = threading.Lock()
 
 
 # -- saving --------------------------------------------------------------------------------------
-def save(obj, f):
+def save(obj: object, f: FileLike) -> None:
     """Write ``obj`` to ``f``: a path (atomically) or a file object opened in binary mode ('wb').
 
     The format follows the name (of the path, or the file object's ``name``): ``*.safetensors``
@@ -208,7 +214,7 @@ def _umask():
 
 
 # -- loading -------------------------------------------------------------------------------------
-def load(f, map_location=None, *, weights_only=None):
+def load(f: FileLike, map_location: MapLocation = None, *, weights_only: bool | None = None) -> Any:
     """Read a safetensors file, a tinypix checkpoint or a plain ``np.savez`` archive.
 
     Args:

@@ -23,6 +23,8 @@ make training faster, though, and a program may choose them for itself:
   made before Python starts: ``OPENBLAS_CORETYPE=Haswell python train.py``.
   ``blas_coretype_advice()`` says whether it applies to this machine.
 """
+from __future__ import annotations
+
 import ctypes
 import os
 import re
@@ -36,13 +38,13 @@ AVX512_CORES = ("SkylakeX", "Cooperlake", "SapphireRapids")  # OpenBLAS's names 
 RETUNED = (0, 3, 34)  # the OpenBLAS version with its own blocking for these processors
 
 
-def tune_process():
+def tune_process() -> list[str]:
     """Opt this process in to the tunings above that can be made after start-up (malloc keeping
     freed memory); return the names of those it made."""
     return ["keep_freed_memory"] if keep_freed_memory() else []
 
 
-def keep_freed_memory():
+def keep_freed_memory() -> bool:
     """Have glibc's malloc reuse freed blocks instead of unmapping them; return whether it did."""
     if not sys.platform.startswith("linux") or any(name in os.environ for name in MALLOC_SETTINGS):
         return False
@@ -57,7 +59,7 @@ def keep_freed_memory():
     return bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES)) and bool(mapped)
 
 
-def blas_coretype_advice():
+def blas_coretype_advice() -> dict[str, str]:
     """{"OPENBLAS_CORETYPE": "Haswell"} where NumPy's OpenBLAS runs its Skylake-X kernels on an
     AMD processor and predates 0.3.34 (and the variable is not set already), else {}: the
     environment to start the next Python with. Read through threadpoolctl's public report."""

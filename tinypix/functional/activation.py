@@ -5,6 +5,8 @@ Everything but erf is composed from existing primitives, so its gradient comes f
 ``inplace=True`` (where PyTorch has it) makes the input hold the result and returns it, with
 PyTorch's rules (see ``Tensor._inplace``): values and gradients are those of the out-of-place op.
 """
+from __future__ import annotations
+
 import math
 
 from ..autograd import Function
@@ -97,12 +99,12 @@ def _floating(op, x):
     return x
 
 
-def erf(input):
+def erf(input: Tensor) -> Tensor:
     """The error function, elementwise (any shape)."""
     return Erf.apply(_floating("erf", input))
 
 
-def gelu(input, approximate="none"):
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit: x * Phi(x) with Phi the standard normal CDF (any shape).
 
     ``approximate='none'``: Phi(x) = (1 + erf(x / sqrt(2))) / 2, exactly.
@@ -117,7 +119,7 @@ def gelu(input, approximate="none"):
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
-def elu(input, alpha=1.0, inplace=False):
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, alpha * (e^x - 1) elsewhere (any shape)."""
     x = _floating("elu", input)
     if inplace:
@@ -126,7 +128,7 @@ def elu(input, alpha=1.0, inplace=False):
     return where(x.data > 0, x, (exp(clamp(x, max=0.0)) - 1.0) * float(alpha))
 
 
-def silu(input, inplace=False):
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (also called swish); any shape."""
     x = _floating("silu", input)
     if inplace:
@@ -134,7 +136,7 @@ def silu(input, inplace=False):
     return x * sigmoid(x)
 
 
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """x clamped to [min_val, max_val]; the gradient is 1 strictly inside, 0 at and beyond the
     limits (as PyTorch's)."""
     x = _floating("hardtanh", input)
@@ -146,6 +148,6 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     return where(inside, x, get_array_module(x.data).clip(x.data, min_val, max_val))
 
 
-def relu6(input, inplace=False):
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6): hardtanh to [0, 6]."""
     return hardtanh(input, 0.0, 6.0, inplace)

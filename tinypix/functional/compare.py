@@ -4,12 +4,19 @@
 All but maximum and minimum answer with bool tensors (or a Python bool) outside the graph.
 Operands are promoted to one dtype first, as for arithmetic (``elementwise.operands``).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
 import numpy as np
 
 from ..autograd import Function, unbroadcast
 from ..backend import get_array_module
 from ..tensor import Tensor, check_same_device
 from .elementwise import operands
+
+if TYPE_CHECKING:
+    from ..typing import Array, TensorOrNumber
 
 
 class Maximum(Function):
@@ -35,12 +42,12 @@ class Maximum(Function):
         return da, db, None
 
 
-def maximum(input, other):
+def maximum(input: Tensor, other: TensorOrNumber) -> Tensor:
     """Elementwise larger of the two (NaN if either is NaN); ``torch.max(a, b)`` too."""
     return Maximum.apply(*operands("maximum", input, other), True)
 
 
-def minimum(input, other):
+def minimum(input: Tensor, other: TensorOrNumber) -> Tensor:
     """Elementwise smaller of the two (NaN if either is NaN); ``torch.min(a, b)`` too."""
     return Maximum.apply(*operands("minimum", input, other), False)
 
@@ -51,8 +58,8 @@ def _arrays(op, a, b):
     return (a.data if isinstance(a, Tensor) else a), (b.data if isinstance(b, Tensor) else b)
 
 
-def _compare(name, fn):
-    def compare(input, other):
+def _compare(name: str, fn: Callable[[Array, Array], Array]) -> Callable[[Tensor, TensorOrNumber], Tensor]:
+    def compare(input: Tensor, other: TensorOrNumber) -> Tensor:
         return Tensor._wrap(fn(*_arrays(name, input, other)))
     compare.__name__ = name
     compare.__doc__ = f"Elementwise ``{name}`` comparison; a bool tensor, outside the graph."
@@ -67,19 +74,20 @@ gt = _compare("gt", lambda a, b: a > b)
 ge = _compare("ge", lambda a, b: a >= b)
 
 
-def isnan(input):
+def isnan(input: Tensor) -> Tensor:
     return Tensor._wrap(get_array_module(input.data).isnan(input.data))
 
 
-def isinf(input):
+def isinf(input: Tensor) -> Tensor:
     return Tensor._wrap(get_array_module(input.data).isinf(input.data))
 
 
-def isfinite(input):
+def isfinite(input: Tensor) -> Tensor:
     return Tensor._wrap(get_array_module(input.data).isfinite(input.data))
 
 
-def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def isclose(input: Tensor, other: TensorOrNumber, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
     """Elementwise ``|input - other| <= atol + rtol * |other|`` (or equal, e.g. both inf; NaNs are
     close to each other only with ``equal_nan``). Both must have one dtype, as in PyTorch."""
     if isinstance(other, Tensor):
@@ -94,19 +102,20 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return Tensor._wrap(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def allclose(input: Tensor, other: TensorOrNumber, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
     """True when every element is :func:`isclose` (a Python bool)."""
     return bool(isclose(input, other, rtol, atol, equal_nan).data.all())
 
 
-def equal(input, other):
+def equal(input: Tensor, other: Tensor) -> bool:
     """True when both have the same shape and the same values (a Python bool)."""
     return input.shape == other.shape and bool(eq(input, other).data.all())
 
 
 # -- logic -----------------------------------------------------------------------------------
-def _bitwise(name, fn):
-    def bitwise(input, other):
+def _bitwise(name: str, fn: Callable[[Array, Array], Array]) -> Callable[[Tensor, TensorOrNumber], Tensor]:
+    def bitwise(input: Tensor, other: TensorOrNumber) -> Tensor:
         a, b = _arrays(name, input, other)
         if a.dtype.kind not in "biu":
             raise TypeError(f"{name}: expected bool or integer tensors, got dtype {a.dtype}; for masks "
@@ -122,7 +131,7 @@ bitwise_or = _bitwise("bitwise_or", lambda a, b: a | b)
 bitwise_xor = _bitwise("bitwise_xor", lambda a, b: a ^ b)
 
 
-def bitwise_not(input):
+def bitwise_not(input: Tensor) -> Tensor:
     """``~input``: logical not of a bool tensor, bitwise not of an integer one."""
     if input.dtype.kind not in "biu":
         raise TypeError(f"bitwise_not (~): expected a bool or integer tensor, got dtype {input.dtype}; "
@@ -130,5 +139,5 @@ def bitwise_not(input):
     return Tensor._wrap(~input.data)
 
 
-def logical_not(input):
+def logical_not(input: Tensor) -> Tensor:
     return Tensor._wrap(input.data == 0)

@@ -20,7 +20,10 @@ to C (PyTorch's (in, out/groups, kh, kw) layout for the transpose).
 
 ``conv_matrix`` writes conv2d out as a dense matrix, so that "the transpose" can be looked at.
 """
+from __future__ import annotations
+
 from collections import namedtuple
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -29,6 +32,9 @@ from ..autograd import Function, no_grad
 from ..backend import get_array_module
 from ..tensor import Tensor, check_same_device
 from .shape import pad
+
+if TYPE_CHECKING:
+    from ..typing import Array, IntPair, ShapeLike
 
 Geometry = namedtuple("Geometry", "kernel_size stride padding dilation groups")
 
@@ -173,7 +179,7 @@ class ConvTranspose2d(Function):
 
 
 # -- argument checks --------------------------------------------------------------------------
-def pair(op, name, value, minimum):
+def pair(op: str, name: str, value: IntPair, minimum: int) -> tuple[int, int]:
     """(h, w) from an int or a pair of ints, each at least ``minimum``; a clear error otherwise."""
     pr = (value, value) if isinstance(value, (int, np.integer)) else value
     if (not isinstance(pr, (tuple, list)) or len(pr) != 2 or
@@ -184,7 +190,7 @@ def pair(op, name, value, minimum):
     return int(pr[0]), int(pr[1])
 
 
-def check_image(op, x):
+def check_image(op: str, x: Tensor) -> None:
     """x must be a floating (N, C, H, W) tensor."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected the input to be a Tensor, got {type(x).__name__}")
@@ -224,7 +230,8 @@ def _check_conv(op, x, w, b, groups):
                          f"{getattr(b, 'shape', type(b).__name__)}")
 
 
-def same_padding(op, padding, kernel_size, stride, dilation):
+def same_padding(op: str, padding: str, kernel_size: Sequence[int], stride: Sequence[int],
+                 dilation: Sequence[int]) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) zero padding for ``padding='valid'`` (none) or ``'same'``
     (output size = input size, stride 1 only): d*(k-1) in all along each axis, the odd one
     on the right / bottom, as PyTorch pads."""
@@ -258,7 +265,8 @@ def _check_kernel_fits(op, hw, geo):
 
 
 # -- public functions -------------------------------------------------------------------------
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x: Tensor, w: Tensor, b: Tensor | None = None, stride: IntPair = 1, padding: IntPair | str = 0,
+           dilation: IntPair = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in PyTorch), by im2col and one matrix product per group.
 
     Args:
@@ -286,7 +294,9 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     return Conv2d.apply(x, w, b, geo)
 
 
-def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def conv_transpose2d(x: Tensor, w: Tensor, b: Tensor | None = None, stride: IntPair = 1,
+                     padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
+                     dilation: IntPair = 1) -> Tensor:
     """2-D transpose convolution: the transpose (adjoint) of ``conv2d`` with the same weight.
 
     Each input pixel lays down a copy of the filter, scaled by its value, ``stride`` pixels apart
@@ -325,7 +335,8 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
     return ConvTranspose2d.apply(x, w, b, geo, out_shape, grid)
 
 
-def conv_matrix(w, input_shape, stride=1, padding=0, dilation=1, groups=1):
+def conv_matrix(w: Tensor | Array, input_shape: ShapeLike, stride: IntPair = 1,
+                padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1) -> Tensor:
     """The dense matrix C of conv2d on one image: ``conv2d(x, w).flatten() == C @ x.flatten()``.
 
     A teaching tool: convolution is a (sparse, weight-sharing) matrix, and conv_transpose2d with

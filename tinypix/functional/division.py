@@ -5,12 +5,19 @@
 and ``fmod`` round toward zero, as C does. Integer operands give integers; an integer divided by
 zero raises ZeroDivisionError (as in PyTorch), a float gives inf or NaN.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..autograd import Function, unbroadcast
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .elementwise import operands, true_divide
+
+if TYPE_CHECKING:
+    from ..typing import TensorOrNumber
 
 
 class Remainder(Function):
@@ -67,7 +74,7 @@ def _rounded_quotient(a, b, mode):
         return xp.trunc(a / b)
 
 
-def div(a, b, rounding_mode=None):
+def div(a: TensorOrNumber, b: TensorOrNumber, rounding_mode: str | None = None) -> Tensor:
     """a / b; true division (integers give float32) unless ``rounding_mode`` is 'floor' or
     'trunc', which keep integer dtypes and have zero gradients."""
     if rounding_mode is None:
@@ -77,7 +84,7 @@ def div(a, b, rounding_mode=None):
     return _rounded_div("div", a, b, rounding_mode, differentiable=True)
 
 
-def floor_divide(a, b):
+def floor_divide(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
     """a // b rounded down (PyTorch's ``//`` since 1.13, and Python's): -7 // 2 is -4; integer
     dtypes stay integers. Dividing an integer by 0 raises ZeroDivisionError; a float gives
     +-inf or NaN. Not differentiable (backward raises, as in PyTorch)."""
@@ -97,14 +104,14 @@ def _check_integer_divisor(op, b):
                                 "raises here too. Divide floats to get inf/NaN instead, e.g. a.float()")
 
 
-def remainder(a, b):
+def remainder(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
     """a - b * floor(a / b): Python's %, with the sign of the divisor (-7 % 3 is 2)."""
     a, b = operands("remainder", a, b)
     _check_integer_divisor("remainder", b)
     return Remainder.apply(a, b, False)
 
 
-def fmod(a, b):
+def fmod(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
     """a - b * trunc(a / b): C's fmod, with the sign of the dividend (fmod(-7, 3) is -1)."""
     a, b = operands("fmod", a, b)
     _check_integer_divisor("fmod", b)

@@ -4,6 +4,8 @@ The scaling ("inverted dropout") keeps every activation's expected value unchang
 needs rescaling at evaluation time, where dropout is the identity. Composed: the output is
 ``x * mask`` with a constant mask, so the gradient is ``dy * mask`` with no backward of its own.
 """
+from __future__ import annotations
+
 from ..backend import to_device
 from ..creation import generator
 from ..tensor import Tensor
@@ -22,7 +24,7 @@ def _masked(x, p, mask_shape):
     return x * Tensor._wrap(to_device(mask, x.device))
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each entry of x with probability p (x: any shape); identity when not training."""
     _check_p("dropout", p)
     if not training or p == 0.0:
@@ -30,7 +32,7 @@ def dropout(x, p=0.5, training=True):
     return _masked(x, p, x.shape)
 
 
-def dropout2d(x, p=0.5, training=True):
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero whole channels: x: (N, C, H, W) or (C, H, W); each (sample, channel) plane is kept
     or dropped together (neighbouring pixels are correlated, so single-pixel dropout would
     barely regularize a conv layer)."""

@@ -6,6 +6,10 @@ shape (``unbroadcast``). A Python number counts only by its kind, so ``x * 2.0``
 and ``int_tensor * 2.5`` is float32. Division that rounds lives in division.py, comparisons in
 compare.py.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .. import kernels
@@ -13,9 +17,12 @@ from ..autograd import Function, unbroadcast
 from ..backend import get_array_module, to_device
 from ..tensor import Tensor, check_same_device, dtype_category as _category
 
+if TYPE_CHECKING:
+    from ..typing import Array, DTypeLike, Number, TensorOrNumber
+
 
 # -- operands and PyTorch's type promotion ----------------------------------------------------
-def promote_types(a, b):
+def promote_types(a: DTypeLike, b: DTypeLike) -> np.dtype[Any]:
     """The dtype of an op on tensors of dtypes a and b: a higher category wins whatever its size
     (int64 with float16 gives float16); within one category, the wider (NumPy's rule there)."""
     a, b = np.dtype(a), np.dtype(b)
@@ -34,7 +41,7 @@ def _scalar_dtype(value):
     return np.dtype(np.float32)
 
 
-def result_type(*operands):
+def result_type(*operands: TensorOrNumber) -> np.dtype[Any]:
     """PyTorch's ``result_type`` of Tensors and Python numbers.
 
     Three tiers: tensors with dimensions, 0-d tensors, numbers. Within a tier dtypes promote
@@ -56,7 +63,7 @@ def result_type(*operands):
     return result
 
 
-def operands(op, a, b):
+def operands(op: str, a: TensorOrNumber | Array, b: TensorOrNumber | Array) -> tuple[Any, Any]:
     """Two operands of one dtype (``result_type``'s): each a Tensor, or a constant array made
     from a Python number or an array."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
@@ -113,11 +120,11 @@ class Move(Function):
         return to_device(dy, ctx.in_device), None
 
 
-def cast(x, dtype):
+def cast(x: Tensor, dtype: DTypeLike) -> Tensor:
     return Cast.apply(x, np.dtype(dtype))
 
 
-def move(x, device):
+def move(x: Tensor, device: str) -> Tensor:
     return Move.apply(x, device)
 
 
@@ -196,21 +203,21 @@ class Pow(Function):
         return da, db
 
 
-def add(a, b, alpha=1):
+def add(a: TensorOrNumber, b: TensorOrNumber, alpha: Number = 1) -> Tensor:
     """a + alpha * b (``torch.add(input, other, alpha=1)``)."""
     return Add.apply(*operands("add", a, b if alpha == 1 else b * alpha))
 
 
-def sub(a, b, alpha=1):
+def sub(a: TensorOrNumber, b: TensorOrNumber, alpha: Number = 1) -> Tensor:
     """a - alpha * b."""
     return Sub.apply(*operands("sub", a, b if alpha == 1 else b * alpha))
 
 
-def mul(a, b):
+def mul(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
     return Mul.apply(*operands("mul", a, b))
 
 
-def true_divide(a, b):
+def true_divide(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
     """a / b; integers give float32, as in PyTorch. (``div`` adds rounding modes.)"""
     a, b = operands("div", a, b)
     if a.dtype.kind != "f":  # true division of integers gives floats, as in PyTorch
@@ -218,7 +225,7 @@ def true_divide(a, b):
     return Div.apply(a, b)
 
 
-def pow(a, b):
+def pow(a: TensorOrNumber, b: TensorOrNumber) -> Tensor:
     return Pow.apply(*operands("pow", a, b))
 
 
@@ -388,36 +395,36 @@ def _float_only(op, x):
     return x
 
 
-def neg(x):
+def neg(x: Tensor) -> Tensor:
     return Neg.apply(x)
 
 
-def exp(x):
+def exp(x: Tensor) -> Tensor:
     return Exp.apply(_float_only("exp", x))
 
 
-def log(x):
+def log(x: Tensor) -> Tensor:
     return Log.apply(_float_only("log", x))
 
 
-def sqrt(x):
+def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(_float_only("sqrt", x))
 
 
-def abs(x):
+def abs(x: Tensor) -> Tensor:
     return Abs.apply(x)
 
 
-def tanh(x):
+def tanh(x: Tensor) -> Tensor:
     return Tanh.apply(_float_only("tanh", x))
 
 
-def sigmoid(x):
+def sigmoid(x: Tensor) -> Tensor:
     """1 / (1 + e^-x), written as (1 + tanh(x/2)) / 2: composed, and it cannot overflow."""
     return tanh(x * 0.5) * 0.5 + 0.5
 
 
-def relu(input, inplace=False):
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(input, 0). ``inplace=True`` is ``input.relu_()``: same values and gradients (see
     ``Tensor._inplace`` for what in place means in a graph)."""
     if inplace:
@@ -425,29 +432,29 @@ def relu(input, inplace=False):
     return LeakyReLU.apply(input, 0.0)
 
 
-def relu_(input):
+def relu_(input: Tensor) -> Tensor:
     return input.relu_()
 
 
-def leaky_relu(input, negative_slope=0.01, inplace=False):
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """max(input, 0) + negative_slope * min(input, 0); ``inplace`` as for :func:`relu`."""
     if inplace:
         return input._inplace("leaky_relu_", leaky_relu, negative_slope)
     return LeakyReLU.apply(input, float(negative_slope))
 
 
-def clone(input):
+def clone(input: Tensor) -> Tensor:
     """A copy of ``input`` with its own memory; gradients pass through unchanged."""
     return Clone.apply(input)
 
 
-def clamp(x, min=None, max=None):
+def clamp(x: Tensor, min: Number | None = None, max: Number | None = None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clamp: give at least one of min and max")
     return Clamp.apply(x, min, max)
 
 
-def where(condition, input, other):
+def where(condition: Tensor | Array, input: TensorOrNumber, other: TensorOrNumber) -> Tensor:
     """Elementwise ``input if condition else other`` (``condition`` a bool tensor or array;
     ``input``, ``other`` tensors or numbers, promoted together as in PyTorch)."""
     cond = condition.data if isinstance(condition, Tensor) else condition

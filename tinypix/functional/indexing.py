@@ -12,7 +12,10 @@ so both become NumPy advanced indexing with one key: ``index`` along ``dim`` and
 at the gathered positions); scatter has its own backward: the overwritten input positions get
 no gradient, and src gets dy gathered from where it went.
 """
+from __future__ import annotations
+
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +24,9 @@ from ..backend import get_array_module, scatter_add as add_at
 from ..tensor import Tensor, check_same_device
 from .elementwise import where
 from .shape import _dim, getitem
+
+if TYPE_CHECKING:
+    from ..typing import Array, Number, TensorOrNumber
 
 TopkResult = namedtuple("topk", ["values", "indices"])   # torch.return_types.topk
 SortResult = namedtuple("sort", ["values", "indices"])   # torch.return_types.sort
@@ -52,7 +58,7 @@ def _key(op, x, dim, index, src=None):
                  for i, n in enumerate(index.shape))
 
 
-def gather(input, dim, index, *, sparse_grad=False):
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """Values of ``input`` at ``index`` along ``dim`` (see the module docstring); shape of index."""
     if input.ndim == 0:  # a 0-d input and index: as 1-element vectors
         _dim("gather", input, dim)
@@ -60,7 +66,7 @@ def gather(input, dim, index, *, sparse_grad=False):
     return getitem(input, _key("gather", input, dim, index))
 
 
-def index_select(input, dim, index):
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """The slices ``index`` (a 1-D int tensor) of ``input`` along ``dim``."""
     if not isinstance(index, Tensor) or index.dtype.kind not in "iu" or index.ndim > 1:
         raise TypeError(f"index_select: index must be a 1-D int64 tensor, got {index!r}")
@@ -108,7 +114,8 @@ def _scatter(op, input, dim, index, src, add):
     return Scatter.apply(input, src, key, region, add)
 
 
-def scatter(input, dim, index, src=None, value=None, reduce=None):
+def scatter(input: Tensor, dim: int, index: Tensor, src: TensorOrNumber | None = None,
+            value: Number | None = None, reduce: str | None = None) -> Tensor:
     """A copy of ``input`` with ``src`` (a tensor, or a number ``value``) written at ``index``
     along ``dim``; ``reduce='add'`` adds instead. Where index repeats a position, one of the
     writes wins (which is unspecified, as in PyTorch)."""
@@ -120,12 +127,12 @@ def scatter(input, dim, index, src=None, value=None, reduce=None):
     return _scatter("scatter", input, dim, index, src, reduce == "add")
 
 
-def scatter_add(input, dim, index, src):
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (repeats add up)."""
     return _scatter("scatter_add", input, dim, index, src, True)
 
 
-def masked_fill(input, mask, value):
+def masked_fill(input: Tensor, mask: Tensor | Array, value: TensorOrNumber) -> Tensor:
     """``input`` with ``value`` (a number or a 0-d tensor, cast to input's dtype) where the bool
     ``mask`` (broadcast against input) is True. Gradients: input's where the mask is False,
     value's summed over the rest."""
@@ -142,7 +149,7 @@ def masked_fill(input, mask, value):
     return where(mask, fill, input)
 
 
-def fill(input, value):
+def fill(input: Tensor, value: TensorOrNumber) -> Tensor:
     """``input`` with every element set to ``value`` (a number, or a 0-d tensor whose gradient is
     dy summed); input gets no gradient. ``fill_`` and ``zero_`` are this, in place."""
     everywhere = Tensor._wrap(get_array_module(input.data).ones((), dtype=np.bool_))
@@ -159,7 +166,7 @@ def _order(x, axis, descending):
     return x.shape[axis] - 1 - xp.flip(flipped, axis)
 
 
-def sort(input, dim=-1, descending=False, stable=False):
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> SortResult:
     """(values, indices) of ``input`` sorted along ``dim``; equal values keep their order."""
     x = input.reshape(1) if input.ndim == 0 else input
     d = _dim("sort", input, dim) if input.ndim else 0
@@ -168,12 +175,12 @@ def sort(input, dim=-1, descending=False, stable=False):
     return SortResult(values.reshape(input.shape), order.reshape(input.shape))
 
 
-def argsort(input, dim=-1, descending=False, stable=False):
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """The indices that sort ``input`` along ``dim``."""
     return sort(input, dim, descending, stable).indices
 
 
-def topk(input, k, dim=-1, largest=True, sorted=True):
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:
     """(values, indices) of the ``k`` largest (or smallest) elements along ``dim``, largest first
     (smallest first when ``largest=False``). Always sorted, which ``sorted=False`` allows."""
     if input.ndim == 0:  # PyTorch gives the element itself for k = 0 or 1
@@ -192,7 +199,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return TopkResult(values, chosen)
 
 
-def one_hot(tensor, num_classes=-1):
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """(*,) int64 class labels -> (*, num_classes) int64 with a 1 at each label; num_classes -1
     means max label + 1."""
     if not isinstance(tensor, Tensor) or tensor.dtype != np.int64:

@@ -1,5 +1,8 @@
 """Products: ``matmul`` (NumPy's batched ``@``), ``linear``, ``einsum``, ``cosine_similarity``."""
+from __future__ import annotations
+
 import string
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -9,6 +12,9 @@ from ..tensor import check_same_device
 from .elementwise import clamp
 from .reduce import norm
 from .shape import squeeze, unsqueeze
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
 
 
 class MatMul(Function):
@@ -28,7 +34,7 @@ class MatMul(Function):
         return da, db
 
 
-def matmul(a, b):
+def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are treated as a row / column vector."""
     check_same_device("matmul", [a, b])
     if a.ndim == 0 or b.ndim == 0:
@@ -52,7 +58,7 @@ def matmul(a, b):
     return y
 
 
-def linear(x, w, b=None):
+def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     """y = x @ w^T + b with x: (..., in), w: (out, in), b: (out,) -> y: (..., out)."""
     if x.shape[-1] != w.shape[-1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {w.shape}: "
@@ -148,7 +154,7 @@ def _parse_einsum(equation, shapes):
     return explicit, out
 
 
-def einsum(equation, *operands):
+def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     """Einstein summation, ``torch.einsum('ij,jk->ik', a, b)``: the explicit form with '->', or
     the implicit one without (output: the subscripts that appear once, alphabetically); '...'
     stands for broadcast dims. The operands may also be given as one list."""
@@ -167,7 +173,7 @@ def einsum(equation, *operands):
 
 
 # -- similarity ------------------------------------------------------------------------------
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """<x1, x2> / (max(||x1||, eps) max(||x2||, eps)) along ``dim`` (x1, x2 broadcast together).
 
     Computed as PyTorch does: each input divided by its clamped norm, then multiplied and

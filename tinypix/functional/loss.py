@@ -9,6 +9,10 @@ Regression losses accept an optional validity ``mask`` (bool, broadcastable to t
 depth maps have holes. Masked-out elements contribute nothing, and 'mean' averages over the
 valid ones only; a batch without any valid element gives 0, not NaN, so training goes on.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..autograd import Function, unbroadcast
@@ -16,6 +20,9 @@ from ..backend import get_array_module, to_device
 from ..tensor import Tensor, check_same_device
 from .elementwise import where
 from .norm import normalize
+
+if TYPE_CHECKING:
+    from ..typing import Array
 
 
 def _check_reduction(op, reduction):
@@ -146,7 +153,8 @@ def _check_labels(op, x, target, weight, ignore_index):
                          f"ignore_index={label} if it marks pixels to skip")
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of scores input: (N, C, *) against labels target: (N, *).
 
     weight: (C,) class weights; ignore_index: label whose elements are skipped;
@@ -160,7 +168,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return SoftmaxCrossEntropy.apply(input, target, weight, ignore_index, float(label_smoothing), reduction)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities input: (N, C, *) (e.g. from log_softmax)."""
     _check_reduction("nll_loss", reduction)
     _check_labels("nll_loss", input, target, weight, ignore_index)
@@ -213,21 +222,24 @@ def _masked_reduce(loss, mask, reduction):
     return loss.sum() / Tensor._wrap(xp.maximum(count, 1).astype(loss.dtype))
 
 
-def mse_loss(input, target, reduction="mean", mask=None):
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+             mask: Tensor | Array | None = None) -> Tensor:
     """Squared error (input - target)^2, averaged over valid elements (both any shape, same shape)."""
     _check_reduction("mse_loss", reduction)
     d, m = _difference("mse_loss", input, target, mask)
     return _masked_reduce(d * d, m, reduction)
 
 
-def l1_loss(input, target, reduction="mean", mask=None):
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+            mask: Tensor | Array | None = None) -> Tensor:
     """Absolute error |input - target|, averaged over valid elements."""
     _check_reduction("l1_loss", reduction)
     d, m = _difference("l1_loss", input, target, mask)
     return _masked_reduce(abs(d), m, reduction)
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0, mask=None):
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0,
+                   mask: Tensor | Array | None = None) -> Tensor:
     """Huber-like error: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta=0: L1).
     Quadratic near zero (smooth gradients), linear far away (robust to outliers)."""
     _check_reduction("smooth_l1_loss", reduction)
@@ -239,7 +251,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, mask=None):
     return _masked_reduce(loss, m, reduction)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0, weight=None, mask=None):
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None, mask: Tensor | Array | None = None) -> Tensor:
     """Huber loss: 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere, d = input -
     target; that is delta * smooth_l1_loss with beta = delta. ``weight`` (input's shape) scales
     each element's loss before the reduction, as in PyTorch; ``mask`` as for the other losses."""
@@ -292,7 +305,8 @@ class BinaryCrossEntropy(Function):
         return dp, dy
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities input in [0, 1] against target in [0, 1] (same
     shape); weight: per-element weights that broadcast to input. For scores (logits) use
     ``binary_cross_entropy_with_logits``, which is exact where sigmoid saturates."""
@@ -346,7 +360,8 @@ class BCEWithLogits(Function):
         return dx, dy, dpw
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
     """Binary cross-entropy of sigmoid(input) against target in [0, 1] (same shape as input).
 
     weight: per-element weights broadcast to input; pos_weight: weight of the positive term,
@@ -368,7 +383,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _masked_reduce(loss, None, reduction)
 
 
-def cosine_normal_loss(pred, target, mask=None, reduction="mean"):
+def cosine_normal_loss(pred: Tensor, target: Tensor, mask: Tensor | Array | None = None,
+                       reduction: str = "mean") -> Tensor:
     """1 - cos(angle) between predicted and true surface normals, over valid pixels.
 
     pred, target: (N, 3, H, W) (any vector length along dim 1; both are normalized, so pred

@@ -10,8 +10,11 @@ Layer norm and group norm standardize each sample on its own (over its last dims
 channels of one group and all positions) with the biased variance, in training and evaluation
 alike, then scale and shift elementwise (layer norm) or per channel (group norm).
 """
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Sequence
 
 from .. import kernels
 from ..autograd import Function
@@ -106,8 +109,9 @@ class BatchNorm(Function):
                 None, None, None, None, None)
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalization over all dims but the channel dim 1 (PyTorch's F.batch_norm).
 
     Args:
@@ -148,7 +152,7 @@ def _check(op, x, running_mean, running_var, weight, bias, training):
     check_same_device(op, [t for t in (x, *named.values()) if t is not None])
 
 
-def normalize(x, p=2.0, dim=1, eps=1e-12):
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """x / max(||x||_p, eps) along ``dim`` (PyTorch's F.normalize); composed from primitives.
 
     The norm is clamped *before* the root (max(||x||, eps) = max(sum|x|^p, eps^p)^(1/p)), so a
@@ -199,7 +203,8 @@ def _check_norm_input(op, x, params):
     check_same_device(op, [x] + [t for t in params.values() if t is not None])
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Layer normalization (PyTorch's F.layer_norm): standardize each sample over its last
     ``len(normalized_shape)`` dims, then ``* weight + bias`` elementwise.
 
@@ -227,7 +232,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return y if bias is None else y + bias
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
     """Group normalization (PyTorch's F.group_norm): split the C channels into ``num_groups``
     groups and standardize each group of each sample over its channels and all positions, then
     ``* weight + bias`` per channel.

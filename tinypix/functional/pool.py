@@ -5,6 +5,10 @@ Output sizes are PyTorch's: floor((H + 2p - d*(k-1) - 1) / s) + 1, or the ceilin
 ``ceil_mode=True`` as long as the last window still starts inside the input or the left padding.
 Max-pool indices are flat positions ``h*W + w`` in each (n, c) plane of the unpadded input.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Sequence, overload
+
 import numpy as np
 
 from .. import kernels
@@ -13,6 +17,9 @@ from ..backend import get_array_module
 from ..tensor import Tensor, check_same_device
 from .conv import Geometry, check_image, pair
 from .linalg import matmul
+
+if TYPE_CHECKING:
+    from ..typing import IntPair, OptIntPair
 
 
 class MaxPool2d(Function):
@@ -129,8 +136,22 @@ def _pool_output(op, x, geo, ceil_mode):
             f"({error}); use a smaller kernel_size") from None
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+# For type checkers, as in PyTorch's stubs: the result is a pair when return_indices is True.
+@overload
+def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = ..., padding: IntPair = ...,
+               dilation: IntPair = ..., ceil_mode: bool = ...,
+               return_indices: Literal[False] = ...) -> Tensor: ...
+@overload
+def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = ..., padding: IntPair = ...,
+               dilation: IntPair = ..., ceil_mode: bool = ..., *,
+               return_indices: Literal[True]) -> tuple[Tensor, Tensor]: ...
+@overload
+def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = ..., padding: IntPair = ...,
+               dilation: IntPair = ..., ceil_mode: bool = ...,
+               return_indices: bool = ...) -> Tensor | tuple[Tensor, Tensor]: ...
+def max_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+               dilation: IntPair = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max pooling.
 
     Args:
@@ -156,8 +177,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     return (y, indices.detach()) if return_indices else y
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool2d(x: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
     """Average pooling, PyTorch's semantics.
 
     Args:
@@ -186,7 +208,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return AvgPool2d.apply(x, geo, out_hw, divisor)
 
 
-def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+def max_unpool2d(x: Tensor, indices: Tensor, kernel_size: IntPair, stride: IntPair | None = None,
+                 padding: IntPair = 0, output_size: Sequence[int] | None = None) -> Tensor:
     """The partial inverse of max_pool2d: each value goes back where its maximum came from.
 
     Args:
@@ -260,7 +283,7 @@ def _output_size(op, x, output_size):
     return pair(op, "output_size", (oh, ow), 1)
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: Tensor, output_size: OptIntPair) -> Tensor:
     """Average pooling to a fixed output size: output pixel (i, j) is the mean of rows
     [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns -- bins that may overlap by one.
 
@@ -315,7 +338,17 @@ class AdaptiveMaxPool2d(Function):
         return kernels.max_pool2d_backward(dy, indices, ctx.x_shape), None
 
 
-def adaptive_max_pool2d(x, output_size, return_indices=False):
+@overload
+def adaptive_max_pool2d(x: Tensor, output_size: OptIntPair,
+                        return_indices: Literal[False] = ...) -> Tensor: ...
+@overload
+def adaptive_max_pool2d(x: Tensor, output_size: OptIntPair, *,
+                        return_indices: Literal[True]) -> tuple[Tensor, Tensor]: ...
+@overload
+def adaptive_max_pool2d(x: Tensor, output_size: OptIntPair,
+                        return_indices: bool = ...) -> Tensor | tuple[Tensor, Tensor]: ...
+def adaptive_max_pool2d(x: Tensor, output_size: OptIntPair,
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max pooling to a fixed output size: output pixel (i, j) is the maximum over rows
     [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns.
 

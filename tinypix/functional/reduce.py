@@ -3,10 +3,13 @@
 ``dim`` is an int, a tuple of ints or None (all dimensions); ``keepdim`` keeps reduced
 dimensions as size 1. The backward of a reduction spreads ``dy`` back over the reduced axes.
 """
+from __future__ import annotations
+
 import builtins
 import math
 import warnings
 from collections import namedtuple
+from typing import TYPE_CHECKING, Sequence, overload
 
 import numpy as np
 
@@ -14,6 +17,9 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .compare import maximum, minimum
+
+if TYPE_CHECKING:
+    from ..typing import DTypeLike
 
 
 def _axes(op, x, dim):
@@ -68,14 +74,14 @@ class Amax(Function):
         return dy * hit / count, None, None, None
 
 
-def sum(x, dim=None, keepdim=False):
+def sum(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     axes = _axes("sum", x, dim)
     if x.dtype.kind == "b":
         x = x.long()
     return Sum.apply(x, axes, keepdim)
 
 
-def mean(x, dim=None, keepdim=False):
+def mean(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating-point tensor, got dtype {x.dtype}; use x.float()")
     axes = _axes("mean", x, dim)
@@ -83,7 +89,8 @@ def mean(x, dim=None, keepdim=False):
     return sum(x, dim, keepdim) / float(count)
 
 
-def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
+def var(x: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool = True, keepdim: bool = False,
+        correction: int | None = None) -> Tensor:
     """Variance over ``dim``; ``correction=1`` (the default, unbiased) divides by n - 1."""
     correction = (1 if unbiased else 0) if correction is None else correction
     axes = _axes("var", x, dim)
@@ -92,7 +99,8 @@ def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
     return sum(centered * centered, dim, keepdim) / float(builtins.max(count - correction, 0))
 
 
-def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
+def std(x: Tensor, dim: int | Sequence[int] | None = None, unbiased: bool = True, keepdim: bool = False,
+        correction: int | None = None) -> Tensor:
     """Standard deviation over ``dim``: sqrt(var), ``correction=1`` (unbiased) by default.
 
     Written as ||x - mean|| / sqrt(n - correction), so that where all values are equal the
@@ -145,7 +153,8 @@ def _vector_norm(x, p, axes, keepdim):
     return VectorNorm.apply(x, float(p), axes, keepdim)
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(input: Tensor, p: float | str = "fro", dim: int | Sequence[int] | None = None,
+         keepdim: bool = False, dtype: DTypeLike | None = None) -> Tensor:
     """The p-norm of ``input`` over ``dim`` (all elements when None), as ``torch.norm``.
 
     p: 'fro' or 2 (square root of the sum of squares), 1 (sum of |x|), ``inf`` (max |x|),
@@ -178,23 +187,34 @@ def _extreme(op, x, dim, keepdim, largest):
     return MaxResult(values, indices)
 
 
-def max(input, dim=None, keepdim=False):
+# For type checkers, as in PyTorch's stubs: an int dim gives (values, indices).
+@overload
+def max(input: Tensor, dim: Tensor | Sequence[int] | None = ..., keepdim: bool = ...) -> Tensor: ...
+@overload
+def max(input: Tensor, dim: int, keepdim: bool = ...) -> MaxResult: ...
+def max(input: Tensor, dim: int | Sequence[int] | Tensor | None = None,
+        keepdim: bool = False) -> Tensor | MaxResult:
     """``x.max()`` is the largest element; ``x.max(dim)`` (an int) returns ``(values, indices)``
     as in PyTorch; a tuple ``dim`` returns the values only (like ``amax``); ``max(a, b)`` with a
     tensor ``b`` is the elementwise :func:`maximum`."""
     return _extreme("max", input, dim, keepdim, True)
 
 
-def min(input, dim=None, keepdim=False):
+@overload
+def min(input: Tensor, dim: Tensor | Sequence[int] | None = ..., keepdim: bool = ...) -> Tensor: ...
+@overload
+def min(input: Tensor, dim: int, keepdim: bool = ...) -> MaxResult: ...
+def min(input: Tensor, dim: int | Sequence[int] | Tensor | None = None,
+        keepdim: bool = False) -> Tensor | MaxResult:
     """The smallest element(s); see :func:`max` for what ``dim`` returns."""
     return _extreme("min", input, dim, keepdim, False)
 
 
-def amax(x, dim=None, keepdim=False):
+def amax(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return Amax.apply(x, _axes("amax", x, dim), keepdim, True)
 
 
-def amin(x, dim=None, keepdim=False):
+def amin(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return Amax.apply(x, _axes("amin", x, dim), keepdim, False)
 
 
@@ -205,20 +225,20 @@ def _arg(op, x, dim, keepdim, fn):
     return Tensor._wrap(fn(x.data, axis=axis, keepdims=keepdim).astype(np.int64))
 
 
-def argmax(x, dim=None, keepdim=False):
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (flat when dim is None); no gradient."""
     return _arg("argmax", x, dim, keepdim, get_array_module(x.data).argmax)
 
 
-def argmin(x, dim=None, keepdim=False):
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return _arg("argmin", x, dim, keepdim, get_array_module(x.data).argmin)
 
 
-def any(x, dim=None, keepdim=False):
+def any(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return Tensor._wrap(x.data.astype(bool).any(axis=_axes("any", x, dim), keepdims=keepdim))
 
 
-def all(x, dim=None, keepdim=False):
+def all(x: Tensor, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
     return Tensor._wrap(x.data.astype(bool).all(axis=_axes("all", x, dim), keepdims=keepdim))
 
 
@@ -281,12 +301,14 @@ def _softmax_args(op, input, dim, stacklevel, dtype):
     return input, axis
 
 
-def softmax(input, dim=None, _stacklevel=3, dtype=None):
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype: DTypeLike | None = None) -> Tensor:
     """e^x / sum e^x along ``dim``; ``dtype`` casts the input first. Without ``dim``, PyTorch's
     implicit choice and warning (see ``_softmax_dim``)."""
     return Softmax.apply(*_softmax_args("softmax", input, dim, _stacklevel, dtype))
 
 
-def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: DTypeLike | None = None) -> Tensor:
     """log(softmax(input, dim)), computed stably; arguments as for :func:`softmax`."""
     return LogSoftmax.apply(*_softmax_args("log_softmax", input, dim, _stacklevel, dtype))

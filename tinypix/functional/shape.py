@@ -5,7 +5,10 @@ These move values around without arithmetic, so each backward moves the gradient
 reshape un-reshapes, permute applies the inverse permutation, indexing scatters (adding up
 repeated indices), cat splits, repeat sums the copies.
 """
+from __future__ import annotations
+
 import warnings
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -132,7 +135,7 @@ def _target_shape(x, shape):
     return target
 
 
-def reshape(x, *shape):
+def reshape(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     target = _target_shape(x, _shape_arg(shape))
     return x if target == x.shape else Reshape.apply(x, target)
 
@@ -140,28 +143,28 @@ def reshape(x, *shape):
 view = reshape
 
 
-def permute(x, *dims):
+def permute(x: Tensor, *dims: int | Sequence[int]) -> Tensor:
     dims = _shape_arg(dims)
     if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims of {x.shape}")
     return Permute.apply(x, tuple(d % x.ndim for d in dims))
 
 
-def transpose(x, dim0, dim1):
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     dims = list(range(x.ndim))
     a, b = _dim("transpose", x, dim0), _dim("transpose", x, dim1)
     dims[a], dims[b] = dims[b], dims[a]
     return Permute.apply(x, tuple(dims))
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
         return reshape(x, 1)
     s, e = _dim("flatten", x, start_dim), _dim("flatten", x, end_dim)
     return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
 
 
-def t(input):
+def t(input: Tensor) -> Tensor:
     """Transpose of a matrix; a vector or a number is returned as it is (PyTorch's ``t``)."""
     if input.ndim > 2:
         raise ValueError(f"t: expects a tensor with <= 2 dims, got shape {input.shape}; use "
@@ -169,7 +172,7 @@ def t(input):
     return transpose(input, 0, 1) if input.ndim == 2 else input
 
 
-def T(input):
+def T(input: Tensor) -> Tensor:
     """``x.T``: all dims reversed. PyTorch warns that this is deprecated except for matrices
     (use ``x.mT`` for batches of matrices), and so does tinypix."""
     if input.ndim == 0:
@@ -183,7 +186,7 @@ def T(input):
     return Permute.apply(input, tuple(range(input.ndim))[::-1])
 
 
-def mT(input):
+def mT(input: Tensor) -> Tensor:
     """``x.mT``: the last two dims swapped, a batch of matrices each transposed."""
     if input.ndim < 2:
         raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got "
@@ -191,19 +194,19 @@ def mT(input):
     return transpose(input, -2, -1)
 
 
-def squeeze(x, dim=None):
+def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     dims = {_dim("squeeze", x, d) for d in ((dim,) if isinstance(dim, int) else dim)}
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1)))
 
 
-def unsqueeze(x, dim):
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
     d = _dim("unsqueeze", x, dim, extra=1)
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
-def expand(x, *shape):
+def expand(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     shape = _shape_arg(shape)
     lead = len(shape) - x.ndim
     if lead < 0:
@@ -224,7 +227,7 @@ def _is_basic(key):
     return all(isinstance(k, (int, np.integer, slice)) or k is None or k is Ellipsis for k in parts)
 
 
-def index_key(key):
+def index_key(key: Any) -> Any:
     """An indexing key with Tensors replaced by their arrays and lists by int arrays."""
     def convert(k):
         if isinstance(k, Tensor):
@@ -235,7 +238,7 @@ def index_key(key):
     return tuple(convert(k) for k in key) if isinstance(key, tuple) else convert(key)
 
 
-def getitem(x, key):
+def getitem(x: Tensor, key: Any) -> Tensor:
     key = index_key(key)
     if _is_basic(key) and not any(k is Ellipsis for k in (key if isinstance(key, tuple) else (key,))):
         # x[i, j] is then a 0-d view into x, not a copied NumPy scalar: x[1, 2].add_(1) changes x
@@ -251,7 +254,7 @@ def getitem(x, key):
 
 
 # -- joining and padding ---------------------------------------------------------------------
-def cat(tensors, dim=0):
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dim; all other sizes must match."""
     tensors = list(tensors)
     if not tensors:
@@ -270,7 +273,7 @@ def cat(tensors, dim=0):
     return Cat.apply(axis, *tensors)
 
 
-def stack(tensors, dim=0):
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join same-shaped tensors along a new dim."""
     tensors = list(tensors)
     if not tensors:
@@ -281,7 +284,7 @@ def stack(tensors, dim=0):
     return cat([unsqueeze(x, dim) for x in tensors], dim)
 
 
-def repeat(input, *sizes):
+def repeat(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
     """Tile ``input`` ``sizes[i]`` times along dim i (``x.repeat(2, 1)``); with more sizes than
     dims, input first gets leading dims of size 1, as in PyTorch."""
     sizes = _shape_arg(sizes)
@@ -294,7 +297,8 @@ def repeat(input, *sizes):
     return Repeat.apply(x, tuple(int(n) for n in sizes))
 
 
-def repeat_interleave(input, repeats, dim=None, output_size=None):
+def repeat_interleave(input: Tensor, repeats: int | Sequence[int] | Tensor, dim: int | None = None,
+                      output_size: int | None = None) -> Tensor:
     """Repeat each element ``repeats`` times (an int, or one count per element along ``dim``)
     next to itself: [1, 2] -> [1, 1, 2, 2]. Without ``dim``, ``input`` is flattened first."""
     if dim is None:
@@ -312,7 +316,7 @@ def repeat_interleave(input, repeats, dim=None, output_size=None):
     return getitem(input, (slice(None),) * d + (source,))
 
 
-def meshgrid(*tensors, indexing=None):
+def meshgrid(*tensors: Tensor | Sequence[Tensor], indexing: str | None = None) -> tuple[Tensor, ...]:
     """Coordinate grids from 1-D tensors of sizes n0, n1, ...: with indexing='ij' each output
     has shape (n0, n1, ...) and varies along the dim of its input; with 'xy' the first two dims
     are swapped, (n1, n0, ...), as for x (columns) and y (rows) in an image."""
@@ -338,7 +342,7 @@ def meshgrid(*tensors, indexing=None):
                  for x, ax in zip(tensors, axes))
 
 
-def pad(input, pad, mode="constant", value=None):
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs starting from the LAST dimension,
     e.g. (left, right, top, bottom) for an image; its entries may be ints or 1-element tensors.
 

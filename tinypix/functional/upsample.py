@@ -4,7 +4,10 @@ Both modes work one axis at a time: every output row (column) reads from one ('n
 ('bilinear') input rows (columns). Where an output position reads from follows PyTorch exactly,
 including its use of the user's ``scale_factor`` (not in/out) when one is given.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,8 +16,12 @@ from ..autograd import Function
 from ..backend import get_array_module
 from .conv import check_image, pair
 
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+    from ..typing import IntPair
 
-def nearest_source_index(in_size, out_size, scale=None):
+
+def nearest_source_index(in_size: int, out_size: int, scale: float | None = None) -> np.ndarray:
     """The input position each output position copies along one axis, as PyTorch's 'nearest'.
 
     src = min(floor(dst * s), in_size - 1) with s = 1/scale (the user's scale factor) or
@@ -97,7 +104,9 @@ def _scale_pair(scale_factor):
     return float(pr[0]), float(pr[1])
 
 
-def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
+def interpolate(x: Tensor, size: IntPair | None = None,
+                scale_factor: float | tuple[float, float] | None = None, mode: str = "nearest",
+                align_corners: bool | None = None) -> Tensor:
     """Resize images to ``size`` or by ``scale_factor`` (give exactly one).
 
     Args:

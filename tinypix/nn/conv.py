@@ -3,6 +3,10 @@
 Every one takes x: (N, C, H, W); arguments and weight layouts are PyTorch's, so a state_dict
 moves between the two unchanged.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
 from .. import functional as F
 from ..creation import empty, zeros
 from ..functional.conv import pair, same_padding
@@ -10,6 +14,10 @@ from ..functional.pool import adaptive_max_pool2d
 from . import init
 from .module import Module
 from .parameter import Parameter
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+    from ..typing import DeviceLike, DTypeLike, IntPair, OptIntPair
 
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -24,8 +32,9 @@ def _check_channels(layer, x, C):
 class _ConvNd(Module):
     """Shared parts of Conv2d and ConvTranspose2d: geometry, parameters, default init."""
 
-    def __init__(self, name, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 groups, bias, weight_shape_head, padding_mode="zeros"):
+    def __init__(self, name: str, in_channels: int, out_channels: int, kernel_size: IntPair,
+                 stride: IntPair, padding: IntPair | str, dilation: IntPair, groups: int, bias: bool,
+                 weight_shape_head: tuple[int, int], padding_mode: str = "zeros") -> None:
         super().__init__()
         for what, n in (("in_channels", in_channels), ("out_channels", out_channels)):
             if n % groups:
@@ -49,13 +58,13 @@ class _ConvNd(Module):
         self.bias = Parameter(zeros(out_channels)) if bias else None
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """Kaiming normal for ReLU, fan_in from the weight layout (dim 1 * kh * kw); bias 0."""
         init.kaiming_normal_(self.weight, nonlinearity="relu")
         if self.bias is not None:
             init.zeros_(self.bias)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
         if self.padding != (0, 0):
@@ -82,13 +91,15 @@ class Conv2d(_ConvNd):
     'circular' (the input padded with ``F.pad`` in that mode first).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
+                 padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: DeviceLike | None = None,
+                 dtype: DTypeLike | None = None) -> None:
         super().__init__("Conv2d", in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, (out_channels, in_channels // groups), padding_mode)
         self._place(device, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         _check_channels(self, x, self.in_channels)
         if self.padding_mode != "zeros":
             x = F.pad(x, self._pad_lrtb, mode=self.padding_mode)
@@ -104,8 +115,10 @@ class ConvTranspose2d(_ConvNd):
     resolves the ambiguity of strided convolution (sizes 2k and 2k + 1 both halve to k).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
+                 padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntPair = 1, padding_mode: str = "zeros", device: DeviceLike | None = None,
+                 dtype: DTypeLike | None = None) -> None:
         if padding_mode != "zeros":
             raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, got "
                              f"{padding_mode!r}")
@@ -126,7 +139,7 @@ class ConvTranspose2d(_ConvNd):
                              f"{smallest[1] + self.stride[1] - 1}]")
         return tuple(n - lo for n, lo in zip(size, smallest))
 
-    def forward(self, x, output_size=None):
+    def forward(self, x: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         _check_channels(self, x, self.in_channels)
         out_pad = self.output_padding if output_size is None else self._output_padding(x, output_size)
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, out_pad,
@@ -137,17 +150,17 @@ class MaxPool2d(Module):
     """Max over each kernel_size window, stride apart (default: kernel_size). With
     ``return_indices`` also returns where each maximum was, for MaxUnpool2d (SegNet)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                 dilation: IntPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
@@ -155,18 +168,19 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     """Mean over each kernel_size window, stride apart (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
@@ -174,14 +188,14 @@ class AdaptiveAvgPool2d(Module):
     """Average pooling to a fixed output size (OH, OW), whatever the input size (see
     ``F.adaptive_avg_pool2d``); an int gives a square output, None in the pair keeps that size."""
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: OptIntPair) -> None:
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
@@ -189,11 +203,12 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
     """Max pooling to a fixed output size (see ``F.adaptive_max_pool2d``); with
     ``return_indices`` also where each maximum was (flat ``h*W + w`` per plane)."""
 
-    def __init__(self, output_size, return_indices=False):
+    def __init__(self, output_size: OptIntPair, return_indices: bool = False) -> None:
         super().__init__(output_size)
         self.return_indices = return_indices
 
-    def forward(self, x):
+    # (a subclass of AdaptiveAvgPool2d for its parts, not its result type)
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:  # type: ignore[override]
         return adaptive_max_pool2d(x, self.output_size, self.return_indices)
 
 
@@ -201,30 +216,31 @@ class MaxUnpool2d(Module):
     """Put each value back where MaxPool2d found its maximum; zeros elsewhere.
     ``forward(x, indices, output_size=None)``; give output_size when the pooled input had odd sizes."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
         super().__init__()
         self.kernel_size = pair("MaxUnpool2d", "kernel_size", kernel_size, 1)
         self.stride = pair("MaxUnpool2d", "stride", stride or kernel_size, 1)
         self.padding = pair("MaxUnpool2d", "padding", padding, 0)
 
-    def forward(self, x, indices, output_size=None):
+    def forward(self, x: Tensor, indices: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class Upsample(Module):
     """Resize to ``size`` or by ``scale_factor`` with mode 'nearest' or 'bilinear' (see F.interpolate)."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    def __init__(self, size: IntPair | None = None, scale_factor: float | tuple[float, float] | None = None,
+                 mode: str = "nearest", align_corners: bool | None = None) -> None:
         super().__init__()
         self.size, self.mode, self.align_corners = size, mode, align_corners
         self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         info = f"scale_factor={self.scale_factor}" if self.scale_factor is not None else f"size={self.size}"
         return info + f", mode={self.mode!r}"

@@ -21,8 +21,11 @@ Forward hooks see (and may replace) what goes into and comes out of ``forward``:
     net(x)
     handle.remove()
 """
+from __future__ import annotations
+
 import warnings
 from collections import OrderedDict, namedtuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
 import numpy as np
 
@@ -31,6 +34,11 @@ from ..backend import is_cupy_array, normalize_device, to_device
 from ..tensor import Tensor, _as_dtype, _is_dtype_name
 from .hooks import RemovableHandle
 from .parameter import Parameter
+
+if TYPE_CHECKING:
+    from ..typing import DeviceLike, DTypeLike
+
+_M = TypeVar("_M", bound="Module")  # methods that return self return the caller's own class
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -55,7 +63,9 @@ class Module:
     """Base class of every layer and network. Subclasses call ``super().__init__()`` first and
     define ``forward``; calling the module runs ``forward``."""
 
-    def __init__(self):
+    training: bool
+
+    def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -73,7 +83,7 @@ class Module:
             raise AttributeError(f"{cls}: cannot assign {what} '{name}' before Module.__init__() has "
                                  f"run; call super().__init__() first in {cls}.__init__")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Parameter):
             self.register_parameter(name, value)
         elif isinstance(value, Module):
@@ -93,7 +103,7 @@ class Module:
                 del self._modules[name]  # a plain value now shadows the old submodule
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: look in the registries.
         for registry in ("_parameters", "_buffers", "_modules"):
             entries = self.__dict__.get(registry)
@@ -111,7 +121,7 @@ class Module:
         self._non_persistent.discard(name)
         self.__dict__.pop(name, None)
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a Parameter (or None) under ``name``."""
         self._check_init("parameter", name)
         if param is not None and not isinstance(param, Parameter):
@@ -120,7 +130,7 @@ class Module:
         self._claim(name, self._parameters)
         self._parameters[name] = param
 
-    def register_buffer(self, name, tensor, persistent=True):
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add a Tensor that is state but not trained (e.g. BatchNorm's running mean).
 
         Buffers move with ``to()``; persistent ones are saved in ``state_dict()``.
@@ -134,7 +144,7 @@ class Module:
         if not persistent:
             self._non_persistent.add(name)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         """Add a child module under ``name`` (what ``self.name = module`` does)."""
         self._check_init("module", name)
         if module is not None and not isinstance(module, Module):
@@ -146,11 +156,11 @@ class Module:
     register_module = add_module
 
     # -- running -------------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no forward(); define "
                                   "forward(self, ...) in the subclass")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward``, with the forward pre-hooks before it and the forward hooks after."""
         pre, post = self.__dict__.get("_forward_pre_hooks"), self.__dict__.get("_forward_hooks")
         if not pre and not post:
@@ -205,7 +215,8 @@ class Module:
             self._hooks_always_called.add(handle.id)
         return handle
 
-    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
         """Call ``hook(module, args)`` before every ``forward``; as in PyTorch.
 
         ``args`` is the tuple of positional inputs. The hook may return None, or new inputs (a
@@ -216,7 +227,8 @@ class Module:
         """
         return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
 
-    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after every ``forward``; as in PyTorch.
 
         The hook may return None, or a value that replaces the output (for the hooks after it
@@ -228,7 +240,8 @@ class Module:
         return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs, always_call)
 
     # -- walking the tree ----------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+    def named_modules(self, memo: set[Module] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """(name, module) for this module and every descendant; a module reachable by several
         paths is listed once, under its first name, unless ``remove_duplicate=False``."""
         memo = set() if memo is None else memo
@@ -242,16 +255,16 @@ class Module:
                 yield from child.named_modules(memo, prefix + ("." if prefix else "") + name,
                                                remove_duplicate)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, child in self._modules.items():
             if child is not None:
                 yield name, child
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, child in self.named_children():
             yield child
 
@@ -267,28 +280,30 @@ class Module:
                     seen.add(id(value))
                 yield mod_prefix + ("." if mod_prefix else "") + name, value
 
-    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def apply(self, fn):
+    def apply(self: _M, fn: Callable[[Module], None]) -> _M:
         """Call ``fn(m)`` on every child (recursively), then on self; e.g. custom init."""
         for child in self.children():
             child.apply(fn)
         fn(self)
         return self
 
-    def get_submodule(self, target):
+    def get_submodule(self, target: str) -> Module:
         """The module at dotted path ``target`` (``'enc.0'``); ``''`` is self."""
         module = self
         for item in target.split(".") if target else []:
@@ -308,11 +323,11 @@ class Module:
                                  f"'{target}')")
         return getattr(module, registry)[name]
 
-    def get_parameter(self, target):
+    def get_parameter(self, target: str) -> Parameter:
         """The parameter at dotted path ``target`` (``'enc.0.weight'``)."""
         return self._get_member(target, "_parameters", "parameter")
 
-    def get_buffer(self, target):
+    def get_buffer(self, target: str) -> Tensor:
         """The buffer at dotted path ``target`` (``'enc.1.running_mean'``)."""
         return self._get_member(target, "_buffers", "buffer")
 
@@ -320,24 +335,24 @@ class Module:
         return type(self).__name__
 
     # -- modes and gradients -------------------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         """Training mode (dropout drops, batch norm uses batch statistics); returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         """Evaluation mode: same as ``train(False)``."""
         return self.train(False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         """Set ``requires_grad`` of every parameter (False freezes them, e.g. a pretrained
         encoder); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's ``.grad`` (to None, or to zeros with ``set_to_none=False``)."""
         for p in self.parameters():
             if p.grad is None:
@@ -348,7 +363,8 @@ class Module:
                 p.grad.data[...] = 0
 
     # -- devices and dtypes --------------------------------------------------------------------
-    def to(self, *args, device=None, dtype=None):
+    def to(self: _M, *args: DeviceLike | DTypeLike, device: DeviceLike | None = None,
+           dtype: DTypeLike | None = None) -> _M:
         """Move (``'cuda'``) and/or cast (``tinypix.float64``) parameters and buffers in place.
 
         The Parameter objects stay the same, so an optimizer built before ``to()`` still works.
@@ -382,23 +398,23 @@ class Module:
             self.to(device=device, dtype=dtype)
         return self
 
-    def cpu(self):
+    def cpu(self: _M) -> _M:
         return self.to("cpu")
 
-    def cuda(self):
+    def cuda(self: _M) -> _M:
         return self.to("cuda")
 
-    def double(self):
+    def double(self: _M) -> _M:
         return self.to(np.float64)
 
-    def float(self):
+    def float(self: _M) -> _M:
         return self.to(np.float32)
 
-    def half(self):
+    def half(self: _M) -> _M:
         return self.to(np.float16)
 
     # -- state ---------------------------------------------------------------------------------
-    def state_dict(self, prefix="", keep_vars=False):
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> dict[str, Tensor]:
         """An ordered dict name -> Tensor of every parameter and persistent buffer.
 
         Values share memory with the module (as in PyTorch); they are detached unless
@@ -417,7 +433,7 @@ class Module:
                     out[dot + name] = b if keep_vars else b.detach()
         return out
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy values from ``state_dict`` (Tensors or NumPy/CuPy arrays) into this module.
 
         Values are cast to each parameter's dtype and moved to its device. Shape mismatches are
@@ -444,11 +460,11 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """The text inside the parentheses of this module's repr (e.g. ``3, 8, kernel_size=(3, 3)``)."""
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = self.extra_repr()
         lines = extra.split("\n") if extra else []
         children = [f"({name}): {_indent(repr(m))}" for name, m in self._modules.items()]
