@@ -155,3 +155,21 @@ def test_import_does_not_need_a_top_level_kernels_module_or_cupy(tmp_path):
             "assert 'cupy' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_subpackages_load_on_first_use(tmp_path):
+    # import tinypix leaves them out (import time); naming one as an attribute loads it.
+    code = ("import sys, tinypix\n"
+            "names = ['models', 'metrics', 'data', 'viz', 'testing', 'utils', 'utils.data']\n"
+            "loaded = [n for n in names if 'tinypix.' + n in sys.modules]\n"
+            "assert not loaded, f'loaded by import tinypix: {loaded}'\n"
+            "assert 'tinypix.typing' not in sys.modules\n"
+            "assert tinypix.models.UNet and tinypix.metrics and tinypix.data and tinypix.viz\n"
+            "assert tinypix.testing.gradcheck and tinypix.utils.data.DataLoader\n"
+            "missing = [n for n in names if 'tinypix.' + n not in sys.modules]\n"
+            "assert not missing, f'not loaded on use: {missing}'\n"
+            "assert {'models', 'utils'} <= set(dir(tinypix))\n"
+            "try:\n    tinypix.no_such_module\nexcept AttributeError as e:\n    assert 'no_such_module' in str(e)\n"
+            "else:\n    raise AssertionError('no AttributeError')\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
