@@ -71,6 +71,33 @@ def test_scene_batches_with_reproducible_augmentation():
     assert not np.array_equal(a["image"].numpy(), first_batch(4)["image"].numpy())
 
 
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_set_epoch_makes_an_epoch_depend_on_seed_and_epoch_alone(num_workers):
+    """What a resumed run needs: epoch e's batches without replaying epochs 0 .. e-1."""
+    def jitter(sample, rng):
+        return {"x": sample["x"] + np.float32(rng.standard_normal()), "y": sample["y"]}
+
+    def epochs(loader, which):
+        out = []
+        for e in which:
+            loader.set_epoch(e)
+            out.append([(b["y"].numpy().tolist(), b["x"].numpy().tolist()) for b in loader])
+        return out
+
+    def make():
+        return DataLoader(Numbers(12), batch_size=4, shuffle=True, seed=7, transform=jitter,
+                          num_workers=num_workers)
+
+    straight = epochs(make(), [0, 1, 2])
+    assert epochs(make(), [2]) == straight[2:]
+    assert epochs(make(), [1, 2]) == straight[1:]
+    assert straight[0] != straight[1] != straight[2]
+    for batches in straight:
+        assert sorted(y for ys, _ in batches for y in ys) == list(range(12))
+    with pytest.raises(ValueError, match="set_epoch"):
+        make().set_epoch(-1)
+
+
 def test_collate_explains_mismatches():
     with pytest.raises(ValueError, match="different keys"):
         collate([{"a": np.zeros(1)}, {"b": np.zeros(1)}])

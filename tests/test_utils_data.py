@@ -478,3 +478,27 @@ def test_an_iterator_collected_in_a_cycle_stops_its_own_workers_only(monkeypatch
         assert time.monotonic() - start < 10.0 and not _alive(pid)
     finally:
         gc.enable()
+
+
+def test_samplers_and_datasets_subscript_as_in_pytorch():
+    """PyTorch code writes ``class Evens(Sampler[int])`` and ``Dataset[tuple]``: both must run."""
+    from tinypix.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset, TensorDataset
+
+    class Evens(Sampler[int]):
+        def __iter__(self):
+            return iter(range(0, 6, 2))
+
+        def __len__(self):
+            return 3
+
+    class Squares(Dataset[int]):
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, i):
+            return i * i
+
+    assert [int(b) for b in DataLoader(Squares(), sampler=Evens(), batch_size=None)] == [0, 4, 16]
+    assert [int(x) for (x,) in DataLoader(TensorDataset(tinypix.arange(6)), sampler=Evens(), batch_size=None)] \
+        == [0, 2, 4]
+    assert len(Subset[int](Squares(), [1, 2])) == 2 and len(ConcatDataset[int]([Squares(), Squares()])) == 12

@@ -63,9 +63,8 @@ class _GradMode(contextlib.ContextDecorator):
         self.prev = is_grad_enabled()
         _state.grad_enabled = self.enabled
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> None:
         _state.grad_enabled = self.prev
-        return False
 
 
 class _BareDecorator(_GradMode):

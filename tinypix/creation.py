@@ -5,6 +5,7 @@ array keeps its dtype (so float64 stays float64).
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,7 +135,7 @@ def full(size: ShapeLike, fill_value: Number, dtype: DTypeLike | None = None, re
 
 def _random(draw, size, dtype, requires_grad, device):
     # Draw on the CPU from the one seeded generator, so a seed gives the same numbers on any device.
-    def fill(xp, s, d):
+    def fill(xp: ModuleType, s: tuple[int, ...], d: np.dtype[Any]) -> Array:
         a = draw(s).astype(d)
         return a if xp is np else cupy().asarray(a)
     return _filled(fill, size, dtype, requires_grad, device)

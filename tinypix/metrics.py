@@ -3,9 +3,17 @@
 Everything here takes tinypix Tensors (anything with ``.numpy()``), CuPy arrays or NumPy arrays,
 and computes in NumPy on the CPU: metrics are counted once per batch, not differentiated.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .backend import is_cupy_array
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+    from .typing import Array
 
 # The keys of the dicts that depth_metrics and normal_metrics return.
 DEPTH_METRICS = ("AbsRel", "SqRel", "RMSE", "RMSE_log", "delta1", "delta2", "delta3")
@@ -39,16 +47,16 @@ class ConfusionMatrix:
     With nothing counted yet, all of these are NaN.
     """
 
-    def __init__(self, num_classes, ignore_index=255):
+    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
         self.num_classes = int(num_classes)
         self.ignore_index = ignore_index
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget everything counted so far."""
         self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
 
-    def update(self, pred, target):
+    def update(self, pred: Tensor | Array, target: Tensor | Array) -> None:
         """Count one batch.
 
         Args:
@@ -78,22 +86,22 @@ class ConfusionMatrix:
         with np.errstate(divide="ignore", invalid="ignore"):
             return num / den
 
-    def pixel_accuracy(self):
+    def pixel_accuracy(self) -> float:
         """Fraction of counted pixels whose prediction is right."""
         return float(self._ratio(np.trace(self.matrix), self.matrix.sum()))
 
-    def mean_class_accuracy(self):
+    def mean_class_accuracy(self) -> float:
         """Per-class recall TP / (TP + FN), averaged over the classes present in the truth."""
         recall = self._ratio(np.diag(self.matrix), self.matrix.sum(axis=1))
         return float(np.nanmean(recall)) if np.isfinite(recall).any() else float("nan")
 
-    def iou(self):
+    def iou(self) -> np.ndarray:
         """Intersection over union per class: float64 (C,), NaN for classes seen nowhere."""
         tp = np.diag(self.matrix)
         union = self.matrix.sum(axis=0) + self.matrix.sum(axis=1) - tp
         return self._ratio(tp, union).astype(np.float64)
 
-    def miou(self):
+    def miou(self) -> float:
         """Mean IoU over the classes that appear in the truth or the prediction."""
         iou = self.iou()
         return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
@@ -106,7 +114,8 @@ def _valid_pixels(target_ok, mask):
     return target_ok & np.broadcast_to(_to_numpy(mask).astype(bool), target_ok.shape)
 
 
-def depth_metrics(pred, target, mask=None, min_depth=1e-3):
+def depth_metrics(pred: Tensor | Array, target: Tensor | Array, mask: Tensor | Array | None = None,
+                  min_depth: float = 1e-3) -> dict[str, float]:
     """Standard monocular depth errors over the valid pixels.
 
     Args:
@@ -144,7 +153,8 @@ def depth_metrics(pred, target, mask=None, min_depth=1e-3):
     }
 
 
-def normal_metrics(pred, target, mask=None):
+def normal_metrics(pred: Tensor | Array, target: Tensor | Array,
+                   mask: Tensor | Array | None = None) -> dict[str, float]:
     """Angular errors of predicted surface normals, in degrees, over the valid pixels.
 
     Args:

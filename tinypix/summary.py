@@ -11,6 +11,8 @@ Receptive fields are followed exactly, per output pixel (see :class:`Reach`). Co
 pooling obey the lecture's rules rf_out = rf_in + (k-1)*d*jump_in and jump_out = jump_in*s;
 transpose convolution and resizing divide the jump; cat and + join windows and must line up.
 """
+from __future__ import annotations
+
 import contextlib
 import math
 import re
@@ -18,6 +20,7 @@ import weakref
 from collections import Counter, namedtuple
 from fractions import Fraction
 from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -30,12 +33,15 @@ from .functional.upsample import BilinearInterpolate, NearestInterpolate
 from .nn import Module
 from .tensor import Tensor
 
+if TYPE_CHECKING:
+    from .typing import DTypeLike
+
 
 class SummaryError(ValueError):
     """The forward pass that ``summary`` runs failed; the message says where and why."""
 
 
-def format_bytes(n):
+def format_bytes(n: int) -> str:
     """'122 MB' for 128,000,000 bytes: binary units, as in the lecture (1 MB = 2^20 bytes)."""
     value, unit = float(n), "B"
     for bigger in ("KB", "MB", "GB", "TB"):
@@ -56,21 +62,21 @@ class Reach(namedtuple("Reach", "period step lo hi")):
     windows (period > 1), which those two numbers alone cannot describe.
     """
 
-    def at(self, o):
+    def at(self, o: int) -> tuple[int, int] | None:
         q, r = divmod(o, self.period)
         return None if self.lo[r] is None else (q * self.step + self.lo[r], q * self.step + self.hi[r])
 
     @property
-    def rf(self):
+    def rf(self) -> int:
         """The widest window: input pixels seen by one output pixel."""
         return max((h - l + 1 for l, h in zip(self.lo, self.hi) if l is not None), default=0)
 
     @property
-    def jump(self):
+    def jump(self) -> Fraction:
         return Fraction(self.step, self.period)
 
     @property
-    def centre(self):
+    def centre(self) -> Fraction | None:
         """Where in the input pixel 0 is centred, averaged over a period."""
         c = [Fraction(l + h, 2) - r * self.jump for r, (l, h) in enumerate(zip(self.lo, self.hi))
              if l is not None]
@@ -284,7 +290,8 @@ class _Tracer:
 
 
 @contextlib.contextmanager
-def wrap_forwards(model, wrap):
+def wrap_forwards(model: Module,
+                  wrap: Callable[[str, Module, Callable[..., Any]], Callable[..., Any]]) -> Iterator[None]:
     """Inside this block each module's ``forward`` is ``wrap(name, module, forward)``.
 
     What forward hooks would do, as plain function wrapping: the wrapper is stored on the
@@ -329,7 +336,8 @@ class Summary:
         problems: joins (cat, +) whose inputs have one size but do not line up pixel for pixel.
     """
 
-    def __init__(self, model, input_shape, batch_size, tracer, output_track):
+    def __init__(self, model: Module, input_shape: tuple[int, int, int], batch_size: int, tracer: _Tracer,
+                 output_track: tuple[Reach, Reach] | None) -> None:
         self.model_name, self.input_shape, self.batch_size = type(model).__name__, input_shape, batch_size
         self.rows, self.problems = tracer.rows, tracer.problems
         params = list(model.parameters())
@@ -339,7 +347,7 @@ class Summary:
         self.receptive_field = _value(r.rf for r in output_track) if output_track else None
         self.jump = _value(r.jump for r in output_track) if output_track else None
 
-    def __str__(self):
+    def __str__(self) -> str:
         memory = format_bytes(self.activation_bytes)
         show = lambda v: "-" if v is None else "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
         table = [("name", "type", "output shape", "params", "RF", "jump", "activations")] + [
@@ -361,7 +369,8 @@ class Summary:
     __repr__ = __str__
 
 
-def summary(model, input_shape, batch_size=1, dtype="float32"):
+def summary(model: Module, input_shape: Sequence[int], batch_size: int = 1,
+            dtype: DTypeLike = "float32") -> Summary:
     """One row per layer: output shape, parameters, receptive field, jump, activation memory.
 
     Args:
@@ -405,7 +414,7 @@ def summary(model, input_shape, batch_size=1, dtype="float32"):
                    entry.track if entry is not None else None)
 
 
-def receptive_field(model, input_shape):
+def receptive_field(model: Module, input_shape: Sequence[int]) -> int | tuple[int, int]:
     """How many input pixels one output pixel of ``model`` sees along each axis: an int (an (h, w)
     tuple when the axes differ). E.g. n stacked 3x3 convolutions see 2n + 1 pixels."""
     result = summary(model, input_shape)

@@ -10,14 +10,23 @@ Every operator and method is a thin call into ``tinypix.functional``, where the 
 backward of each primitive live side by side. In-place methods (``add_``, ``relu_``, ``+=``, ...)
 go through :meth:`Tensor._inplace`, which says how they meet autograd.
 """
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Any, Iterable, overload
+
 import numpy as np
 
 from . import autograd, interop
 from .tensor_methods import TensorMethods
 from .backend import CPU, CUDA, device_of, get_array_module, is_cupy_array, normalize_device, to_device
+from .backend import device as _device  # for annotations: the class body defines a `device` property
+
+if TYPE_CHECKING:
+    from .typing import Array, DeviceLike, DTypeLike, Number, ShapeLike
 
 
-def check_same_device(op, tensors):
+def check_same_device(op: str, tensors: Iterable[Tensor]) -> None:
     """Raise a clear error when an op is given tensors on different devices."""
     devices = {t.device for t in tensors}
     if len(devices) > 1:
@@ -43,7 +52,7 @@ def _as_dtype(dtype):
                         "tinypix.bool") from None
 
 
-def dtype_category(dtype):
+def dtype_category(dtype: np.dtype[Any]) -> int:
     """PyTorch's dtype categories, lowest first: 0 bool < 1 integer < 2 floating point."""
     return {"b": 0, "i": 1, "u": 1}.get(dtype.kind, 2)
 
@@ -57,10 +66,10 @@ class Tensor(TensorMethods):
 
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__, not NumPy's
 
-    def __init__(self, data, requires_grad=False):
+    def __init__(self, data: Any, requires_grad: bool = False) -> None:
         from .creation import as_array
         self._data = as_array(data)
-        self.grad = None
+        self.grad: Tensor | None = None
         self._ctx = None
         self._index = 0
         self._retains_grad = False
@@ -83,12 +92,12 @@ class Tensor(TensorMethods):
 
     # -- the array and its metadata -----------------------------------------------------------
     @property
-    def data(self):
+    def data(self) -> Array:
         """The underlying array. Assigning to it replaces the values without touching the graph."""
         return self._data
 
     @data.setter
-    def data(self, value):
+    def data(self, value: Tensor | Array) -> None:
         value = value.data if isinstance(value, Tensor) else value
         if tuple(value.shape) != self.shape and self._ctx is not None:
             raise RuntimeError(f"data: cannot assign shape {tuple(value.shape)} to a non-leaf tensor "
@@ -96,55 +105,59 @@ class Tensor(TensorMethods):
         self._data = value
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return tuple(self._data.shape)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self._data.dtype
 
     @property
-    def device(self):
+    def device(self) -> _device:
         """A :class:`tinypix.device`: ``device(type='cpu')`` or ``device(type='cuda', index=0)``;
         it also equals the strings 'cpu', 'cuda' and 'cuda:0'."""
         return CUDA if is_cupy_array(self._data) else CPU
 
     @property
-    def is_cuda(self):
+    def is_cuda(self) -> bool:
         return is_cupy_array(self._data)
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self._data.ndim
 
-    def dim(self):
+    def dim(self) -> int:
         return self._data.ndim
 
-    def size(self, dim=None):
+    @overload
+    def size(self, dim: None = None) -> tuple[int, ...]: ...
+    @overload
+    def size(self, dim: int) -> int: ...
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         return self.shape if dim is None else self.shape[dim]
 
-    def numel(self):
+    def numel(self) -> int:
         return int(self._data.size)
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self._ctx is None
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> autograd.Function | None:
         return self._ctx
 
     @property
-    def requires_grad(self):
+    def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, flag):
+    def requires_grad(self, flag: bool) -> None:
         flag = bool(flag)
         if flag and self.dtype.kind not in "fc":
             raise RuntimeError(
@@ -155,11 +168,11 @@ class Tensor(TensorMethods):
                                "use .detach() to get a tensor outside the graph")
         self._requires_grad = flag
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def retain_grad(self):
+    def retain_grad(self) -> Tensor:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad: this tensor does not require grad")
@@ -167,7 +180,7 @@ class Tensor(TensorMethods):
         return self
 
     # -- conversion ----------------------------------------------------------------------------
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shares memory on the CPU). Refuses tensors in a graph."""
         if self.requires_grad:
             raise RuntimeError("numpy: this tensor requires grad; call .detach().numpy() instead")
@@ -182,32 +195,33 @@ class Tensor(TensorMethods):
     __dlpack_device__ = interop.dlpack_device
     __cuda_array_interface__ = property(interop.cuda_array_interface)
 
-    def item(self):
+    def item(self) -> Number:
         if self._data.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a Python "
                              f"number, but this one has shape {self.shape}")
         return self._data.reshape(()).item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return to_device(self._data, "cpu").tolist()
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self.item())
 
-    def __int__(self):
+    def __int__(self) -> int:
         return int(self.item())
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                                "use .any() or .all()")
         return bool(self.item())
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A new leaf sharing the same data, outside the graph."""
         return Tensor._wrap(self._data)
 
-    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
+    def to(self, *args: Tensor | DeviceLike | DTypeLike, dtype: DTypeLike | None = None,
+           device: DeviceLike | None = None, non_blocking: bool = False, copy: bool = False) -> Tensor:
         """``.to('cuda')``, ``.to(tinypix.float64)``, ``.to(device, dtype)``, ``.to(other)`` (other's
         device and dtype). Differentiable (grads flow back); ``self`` when nothing changes, unless
         ``copy=True``."""
@@ -226,13 +240,17 @@ class Tensor(TensorMethods):
             out = move(out, normalize_device(device))
         return clone(out) if copy and out is self else out
 
-    def cpu(self):
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self, device=None):
+    def cuda(self, device: DeviceLike | None = None) -> Tensor:
         return self.to("cuda" if device is None else device)
 
-    def type(self, dtype=None):
+    @overload
+    def type(self, dtype: None = None) -> str: ...
+    @overload
+    def type(self, dtype: DTypeLike) -> Tensor: ...
+    def type(self, dtype: DTypeLike | None = None) -> str | Tensor:
         """With a dtype, ``self.to(dtype)``; without, PyTorch's type name, e.g. 'torch.FloatTensor'."""
         if dtype is None:
             name = _TYPE_NAMES.get(self.dtype, self.dtype.name)
@@ -241,52 +259,59 @@ class Tensor(TensorMethods):
             dtype = _TYPE_DTYPES[dtype.split(".")[-1]]
         return self.to(dtype)
 
-    def type_as(self, other):
+    def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
-    def float(self):
+    def float(self) -> Tensor:
         return self.to(np.float32)
 
-    def double(self):
+    def double(self) -> Tensor:
         return self.to(np.float64)
 
-    def half(self):
+    def half(self) -> Tensor:
         return self.to(np.float16)
 
-    def long(self):
+    def long(self) -> Tensor:
         return self.to(np.int64)
 
-    def int(self):
+    def int(self) -> Tensor:
         return self.to(np.int32)
 
-    def bool(self):
+    def bool(self) -> Tensor:
         return self.to(np.bool_)
 
     # -- new tensors like this one: its dtype and device unless told otherwise ----------------
-    def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> "Tensor":
+    # From here on, `int` and `bool` in the class body name the methods above (for type
+    # checkers), so annotations say builtins.int and builtins.bool.
+    def new_tensor(self, data: Any, dtype: DTypeLike | None = None, device: DeviceLike | None = None,
+                   requires_grad: builtins.bool = False) -> Tensor:
         return _creation().tensor(data, dtype or self.dtype, requires_grad, device or self.device)
 
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+    def new_zeros(self, *size: builtins.int | ShapeLike, dtype: DTypeLike | None = None,
+                  device: DeviceLike | None = None, requires_grad: builtins.bool = False) -> Tensor:
         return _creation().zeros(*size, dtype=dtype or self.dtype, device=device or self.device,
                                  requires_grad=requires_grad)
 
-    def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+    def new_ones(self, *size: builtins.int | ShapeLike, dtype: DTypeLike | None = None,
+                 device: DeviceLike | None = None, requires_grad: builtins.bool = False) -> Tensor:
         return _creation().ones(*size, dtype=dtype or self.dtype, device=device or self.device,
                                 requires_grad=requires_grad)
 
-    def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> "Tensor":
+    def new_empty(self, *size: builtins.int | ShapeLike, dtype: DTypeLike | None = None,
+                  device: DeviceLike | None = None, requires_grad: builtins.bool = False) -> Tensor:
         return _creation().empty(*size, dtype=dtype or self.dtype, device=device or self.device,
                                  requires_grad=requires_grad)
 
-    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False) -> "Tensor":
+    def new_full(self, size: ShapeLike, fill_value: Number, dtype: DTypeLike | None = None,
+                 device: DeviceLike | None = None, requires_grad: builtins.bool = False) -> Tensor:
         return _creation().full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
                                 requires_grad=requires_grad)
 
-    def contiguous(self):
+    def contiguous(self) -> Tensor:
         return self
 
     # -- autograd ------------------------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient: Tensor | Array | None = None, retain_graph: builtins.bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         Args:
@@ -374,7 +399,7 @@ class Tensor(TensorMethods):
                                    f".clone() first") from None
         return self
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: Any, value: Tensor | Number | Array) -> None:
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError("__setitem__: a leaf Variable that requires grad is being used in an in-place "
                                "operation. Change it inside `with tinypix.no_grad():`" if self._ctx is None else
@@ -391,7 +416,7 @@ class Tensor(TensorMethods):
         self._data[index_key(key)] = value
 
     # -- printing ------------------------------------------------------------------------------
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(to_device(self._data, "cpu"), precision=4, separator=", ",
                                prefix="tensor(", threshold=200, edgeitems=3)
         extras = []
@@ -415,11 +440,12 @@ def _creation():
 
 
 # PyTorch's legacy type names, for x.type() and x.type('torch.LongTensor')
-_TYPE_NAMES = {np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
-               np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor",
-               np.dtype(np.int32): "IntTensor", np.dtype(np.int16): "ShortTensor",
-               np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
-               np.dtype(np.bool_): "BoolTensor"}
+_TYPE_NAMES: dict[np.dtype[Any], str] = {
+    np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
+    np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor",
+    np.dtype(np.int32): "IntTensor", np.dtype(np.int16): "ShortTensor",
+    np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
+    np.dtype(np.bool_): "BoolTensor"}
 _TYPE_DTYPES = {name: dtype for dtype, name in _TYPE_NAMES.items()}
 
 

@@ -8,12 +8,16 @@ transform (to the dataset or the DataLoader) when they differ.
 Problems are reported when the dataset is built (a folder or a file is missing) or when a sample is
 read (sizes or formats that do not fit), always naming the files involved.
 """
+from __future__ import annotations
+
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from .loader import Dataset
+from .loader import Dataset, Sample
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # Pillow's modes for 16- and 32-bit integer greyscale PNGs.
@@ -41,14 +45,14 @@ def _check_size(path_a, a, path_b, b):
                          f"(H, W) = {b.shape[-2:]}")
 
 
-def read_image(path):
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file as float32 (3, H, W) RGB in [0, 1] (greyscale and RGBA become RGB)."""
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255
     return np.ascontiguousarray(rgb.transpose(2, 0, 1))
 
 
-def read_mask(path):
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a label PNG as int64 (H, W): its pixel values are the class indices.
 
     A palette ("P") PNG, as in Pascal VOC, stores an index into its colour table per pixel; that
@@ -79,7 +83,8 @@ class SegmentationFolder(Dataset):
     """
     ignore_index = 255
 
-    def __init__(self, root, split=None, transform=None):
+    def __init__(self, root: str | os.PathLike[str], split: str | None = None,
+                 transform: Callable[[Sample], Sample] | None = None) -> None:
         self.root = Path(root)
         self.transform = transform
         image_dir, mask_dir = self.root / "JPEGImages", self.root / "SegmentationClass"
@@ -107,10 +112,10 @@ class SegmentationFolder(Dataset):
                 raise FileNotFoundError(f"image {image} has no mask: {mask} does not exist")
             self.files.append((image, mask))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Sample:
         image_path, mask_path = self.files[i]
         image, mask = read_image(image_path), read_mask(mask_path)
         _check_size(image_path, image, mask_path, mask)
@@ -118,7 +123,7 @@ class SegmentationFolder(Dataset):
         return self.transform(sample) if self.transform is not None else sample
 
 
-def read_depth(path):
+def read_depth(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a depth map as float32 (H, W) in metres, 0 where unknown.
 
     ``.npy``: a float (H, W) array in metres; values that are not finite or not positive are
@@ -138,7 +143,7 @@ def read_depth(path):
         return np.asarray(im).astype(np.float32) / 1000
 
 
-def read_normals(path):
+def read_normals(path: str | os.PathLike[str]) -> np.ndarray:
     """Read surface normals as float32 (3, H, W) unit vectors, the zero vector where unknown.
 
     ``.npy``: a float (3, H, W) array; non-finite or zero vectors are unknown. ``.png``: 8-bit RGB
@@ -180,7 +185,7 @@ class DepthNormalsFolder(Dataset):
     ``transform(sample)`` is applied if given.
     """
 
-    def __init__(self, root, transform=None):
+    def __init__(self, root: str | os.PathLike[str], transform: Callable[[Sample], Sample] | None = None) -> None:
         self.root = Path(root)
         self.transform = transform
         _require_dir(self.root, "dataset root")
@@ -203,10 +208,10 @@ class DepthNormalsFolder(Dataset):
                                             f"{image.stem}.png exists in {folder}")
             self.files.append(entry)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Sample:
         files = self.files[i]
         sample = {"image": read_image(files["image"])}
         if "depth" in files:

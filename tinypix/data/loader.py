@@ -8,12 +8,19 @@ same dict with every array stacked along a new first axis and turned into a tiny
 wants: a ``seed`` that fixes the shuffling and the augmentation of every epoch, and a joint
 ``transform`` applied to each sample with a generator derived from that seed.
 """
+from __future__ import annotations
+
 import abc
+import multiprocessing.context
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..utils import data
 from ..utils.data import RandomSampler, SequentialSampler, default_collate, default_convert, get_worker_info
+
+# A sample as a Dataset returns it and a joint transform takes it: names ('image', 'mask', ...) to arrays.
+Sample = dict[str, np.ndarray]
 
 
 class Dataset(data.Dataset, abc.ABC):
@@ -27,15 +34,15 @@ class Dataset(data.Dataset, abc.ABC):
     """
 
     @abc.abstractmethod
-    def __len__(self):
+    def __len__(self) -> int:
         """The number of samples."""
 
     @abc.abstractmethod
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Sample:
         """Sample ``i``: a dict of NumPy arrays."""
 
 
-def collate(samples):
+def collate(samples: Sequence[Sample]) -> Sample:
     """Stack a list of sample dicts into one dict of NumPy arrays with a new leading batch axis.
 
     The NumPy twin of ``default_collate`` for flat sample dicts (which the DataLoader uses; it
@@ -63,7 +70,8 @@ class Augment:
     one seeded from the worker's seed, or all workers would draw the same flips and crops.
     """
 
-    def __init__(self, transform, seed_sequence, collate_fn, batched):
+    def __init__(self, transform: Callable[[Any, np.random.Generator], Any], seed_sequence: np.random.SeedSequence,
+                 collate_fn: Callable[[Any], Any], batched: bool) -> None:
         self.transform = transform
         self.seed_sequence = seed_sequence
         self.rng = np.random.default_rng(seed_sequence)
@@ -71,7 +79,13 @@ class Augment:
         self.batched = batched
         self._worker_seed = None
 
-    def __call__(self, samples):
+    def reseed(self, seed_sequence: np.random.SeedSequence) -> None:
+        """Start the generator afresh from ``seed_sequence`` (workers derive theirs from it too)."""
+        self.seed_sequence = seed_sequence
+        self.rng = np.random.default_rng(seed_sequence)
+        self._worker_seed = None
+
+    def __call__(self, samples: Any) -> Any:
         info = get_worker_info()
         if info is not None and info.seed != self._worker_seed:
             self._worker_seed = info.seed
@@ -105,12 +119,16 @@ class DataLoader(data.DataLoader):
     (N, ...) with N = ``batch_size``, or fewer for the last batch.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, transform=None, *,
-                 num_workers=0, collate_fn=None, pin_memory=False, timeout=0, worker_init_fn=None,
-                 multiprocessing_context=None, prefetch_factor=None, persistent_workers=False):
+    def __init__(self, dataset: data.Dataset, batch_size: int | None = 1, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None,
+                 transform: Callable[[Any, np.random.Generator], Any] | None = None, *, num_workers: int = 0,
+                 collate_fn: Callable[[Any], Any] | None = None, pin_memory: bool = False, timeout: float = 0,
+                 worker_init_fn: Callable[[int], None] | None = None,
+                 multiprocessing_context: str | multiprocessing.context.BaseContext | None = None,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
         # Independent streams, so that switching shuffling on or off leaves augmentation alone,
         # and the workers' seeds take nothing from either.
-        shuffle_seed, transform_seed, worker_seed = np.random.SeedSequence(seed).spawn(3)
+        self._seeds = shuffle_seed, transform_seed, worker_seed = np.random.SeedSequence(seed).spawn(3)
         if shuffle:
             sampler = RandomSampler(dataset, generator=np.random.default_rng(shuffle_seed))
         else:
@@ -126,3 +144,18 @@ class DataLoader(data.DataLoader):
         self.shuffle = shuffle
         self.seed = seed
         self.transform = transform
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass epoch ``epoch``'s: its order, its augmentation and its workers' seeds
+        then depend on (seed, epoch) alone, so a run resumed at any epoch sees the batches of a run
+        that never stopped. Without calls, each pass continues the streams of the one before.
+        (Persistent workers keep the augmentation generators they started with.)"""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"DataLoader.set_epoch: epoch must be an int >= 0, got {epoch!r}")
+        shuffle_seed, transform_seed, worker_seed = (
+            np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, int(epoch))) for ss in self._seeds)
+        if self.shuffle:
+            self.sampler.generator = np.random.default_rng(shuffle_seed)
+        if isinstance(self.collate_fn, Augment):
+            self.collate_fn.reseed(transform_seed)
+        self.generator = np.random.default_rng(worker_seed)

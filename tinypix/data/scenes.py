@@ -17,13 +17,15 @@ Pixels whose footprint holds more than one class (rays through the pixel's four 
 centre disagree) get the label ``ignore_index`` = 255: about one pixel wide along every boundary
 between different classes, where even a perfect model could not say which class is right.
 """
+from __future__ import annotations
+
 import operator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
-from .loader import Dataset
+from .loader import Dataset, Sample
 
 WALL_Z = -4.5
 UP = np.array([0.0, 1.0, 0.0])
@@ -55,20 +57,20 @@ def _first_root(a, b, c):
 @dataclass
 class Ground:
     """The plane y = 0 with a checker texture of two colours and square tiles of side ``tile``."""
-    color: tuple
-    color2: tuple
+    color: tuple[float, float, float]
+    color2: tuple[float, float, float]
     tile: float
     label: ClassVar[int] = 0
 
-    def intersect(self, o, d):
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             t = -o[1] / d[1]
         return np.where(d[1] < 0, t, np.inf)
 
-    def normal(self, p):
+    def normal(self, p: np.ndarray) -> np.ndarray:
         return np.broadcast_to(UP[:, None], p.shape)
 
-    def albedo(self, p):
+    def albedo(self, p: np.ndarray) -> np.ndarray:
         odd = (np.floor(p[0] / self.tile) + np.floor(p[2] / self.tile)) % 2 == 1
         return np.where(odd, np.asarray(self.color2)[:, None], np.asarray(self.color)[:, None])
 
@@ -76,18 +78,18 @@ class Ground:
 @dataclass
 class Wall:
     """The plane z = WALL_Z facing the camera, one colour, darker towards the floor."""
-    color: tuple
+    color: tuple[float, float, float]
     label: ClassVar[int] = 0
 
-    def intersect(self, o, d):
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             t = (WALL_Z - o[2]) / d[2]
         return np.where(d[2] < 0, t, np.inf)
 
-    def normal(self, p):
+    def normal(self, p: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.array([[0.0], [0.0], [1.0]]), p.shape)
 
-    def albedo(self, p):
+    def albedo(self, p: np.ndarray) -> np.ndarray:
         return np.asarray(self.color)[:, None] * (0.75 + 0.25 * np.clip(p[1] / 4.0, 0.0, 1.0))
 
 
@@ -97,24 +99,24 @@ class Sphere:
     x: float
     z: float
     radius: float
-    color: tuple
+    color: tuple[float, float, float]
     label: ClassVar[int] = 1
 
-    def center(self):
+    def center(self) -> np.ndarray:
         """The centre as a (3, 1) column, to broadcast against (3, M) points."""
         return np.array([[self.x], [self.radius], [self.z]])
 
-    def intersect(self, o, d):
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         oc = o - self.center()[:, 0]
         return _first_root((d * d).sum(0), oc @ d, oc @ oc - self.radius ** 2)
 
-    def normal(self, p):
+    def normal(self, p: np.ndarray) -> np.ndarray:
         return (p - self.center()) / self.radius
 
-    def albedo(self, p):
+    def albedo(self, p: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.color)[:, None], p.shape)
 
-    def footprint(self):
+    def footprint(self) -> float:
         return self.radius
 
 
@@ -124,18 +126,18 @@ class Box:
     ``angle`` radians about the vertical axis."""
     x: float
     z: float
-    half: tuple
+    half: tuple[float, float, float]
     angle: float
-    color: tuple
+    color: tuple[float, float, float]
     label: ClassVar[int] = 2
 
-    def to_local(self, v, is_point):
+    def to_local(self, v: np.ndarray, is_point: bool) -> np.ndarray:
         """World vectors ``v: (3, M)`` in the box's frame (points also shifted to its centre)."""
         if is_point:
             v = v - np.array([[self.x], [self.half[1]], [self.z]])
         return _rotate_y(v, -self.angle)
 
-    def intersect(self, o, d):
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         # Slab method: the ray is inside the box between entering its last slab and leaving its first.
         ol = self.to_local(o[:, None], True)
         dl = self.to_local(d, False)
@@ -146,7 +148,7 @@ class Box:
         t_out = np.maximum(t1, t2).min(0)
         return np.where((t_in <= t_out) & (t_in > 0), t_in, np.inf)
 
-    def normal(self, p):
+    def normal(self, p: np.ndarray) -> np.ndarray:
         # The face hit is the one on whose slab boundary the point lies: the largest |q| / half.
         q = self.to_local(p, True) / np.asarray(self.half)[:, None]
         axis = np.abs(q).argmax(0)
@@ -155,10 +157,10 @@ class Box:
         n[axis, cols] = np.sign(q[axis, cols])
         return _rotate_y(n, self.angle)
 
-    def albedo(self, p):
+    def albedo(self, p: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.color)[:, None], p.shape)
 
-    def footprint(self):
+    def footprint(self) -> float:
         return float(np.hypot(self.half[0], self.half[2]))
 
 
@@ -169,10 +171,10 @@ class Cylinder:
     z: float
     radius: float
     height: float
-    color: tuple
+    color: tuple[float, float, float]
     label: ClassVar[int] = 3
 
-    def intersect(self, o, d):
+    def intersect(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
         ox, oz = o[0] - self.x, o[2] - self.z
         dx, dy, dz = d
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -185,15 +187,15 @@ class Cylinder:
             on_cap = (t_cap > 0) & ((ox + t_cap * dx) ** 2 + (oz + t_cap * dz) ** 2 <= self.radius ** 2)
         return np.minimum(t_side, np.where(on_cap, t_cap, np.inf))
 
-    def normal(self, p):
+    def normal(self, p: np.ndarray) -> np.ndarray:
         radial = np.stack([p[0] - self.x, np.zeros(p.shape[1]), p[2] - self.z]) / self.radius
         on_cap = p[1] >= self.height - 1e-9
         return np.where(on_cap, UP[:, None], radial)
 
-    def albedo(self, p):
+    def albedo(self, p: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.color)[:, None], p.shape)
 
-    def footprint(self):
+    def footprint(self) -> float:
         return self.radius
 
 
@@ -205,15 +207,15 @@ class Scene:
     is square), ``light`` a unit world vector pointing towards the light, ``ambient`` the share of
     light that reaches every surface.
     """
-    eye: tuple
-    target: tuple
+    eye: tuple[float, float, float]
+    target: tuple[float, float, float]
     fov: float
-    light: tuple
+    light: tuple[float, float, float]
     ambient: float
-    surfaces: list
+    surfaces: list[Ground | Wall | Sphere | Box | Cylinder]
 
 
-def random_scene(rng):
+def random_scene(rng: np.random.Generator) -> Scene:
     """Draw a Scene: 3 to 5 non-overlapping objects of random classes, colours and sizes, and a
     slightly varied camera and light. Colours come from the same distribution for every class, so
     only shape tells the classes apart; boxes are turned to show the camera a corner, since a box
@@ -259,7 +261,7 @@ def random_scene(rng):
                  rng.uniform(0.15, 0.3), surfaces + objects)
 
 
-def render_scene(scene, size=64):
+def render_scene(scene: Scene, size: int = 64) -> Sample:
     """Ray-cast ``scene`` into a square picture and its labels.
 
     Returns a dict of NumPy arrays: ``image`` float32 (3, size, size) in [0, 1]; ``mask`` int64
@@ -348,16 +350,17 @@ class SyntheticScenes(Dataset):
     num_classes = 4
     ignore_index = 255
 
-    def __init__(self, n, size=64, seed=0, transform=None, noise=0.02):
+    def __init__(self, n: int, size: int = 64, seed: int = 0, transform: Callable[[Sample], Sample] | None = None,
+                 noise: float = 0.02) -> None:
         self.n, self.size, self.seed = int(n), int(size), int(seed)
         self.transform = transform
         self.noise = noise
         self._cache = {}
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Sample:
         i = operator.index(i)
         if i < 0:
             i += self.n

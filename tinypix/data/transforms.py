@@ -19,14 +19,23 @@ reseeds it. The DataLoader passes its own generator, derived from its seed, so t
 reproducible. Transforms never modify their input: they return a new dict (arrays that a transform
 leaves alone may be shared between the two).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+
 import numpy as np
+
+from .loader import Sample
+
+if TYPE_CHECKING:
+    from ..typing import IntPair
 
 SPATIAL_KEYS = ("image", "mask", "depth", "normals", "depth_valid")
 
 _rng = np.random.default_rng()
 
 
-def manual_seed(seed):
+def manual_seed(seed: int | None) -> None:
     """Reseed the generator that transforms use when they are called without ``rng``."""
     global _rng
     _rng = np.random.default_rng(seed)
@@ -36,13 +45,13 @@ class Transform:
     """Base class. Subclasses implement ``apply(sample, rng)``, which gets a shallow copy of the
     sample and a Generator, and returns the new sample."""
 
-    def __call__(self, sample, rng=None):
+    def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
         return self.apply(dict(sample), _rng if rng is None else rng)
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
 
@@ -50,10 +59,10 @@ class Transform:
 class Compose(Transform):
     """Apply ``transforms`` in order, all drawing from the same generator."""
 
-    def __init__(self, transforms):
+    def __init__(self, transforms: Iterable[Callable[[Sample, np.random.Generator], Sample]]) -> None:
         self.transforms = list(transforms)
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         for t in self.transforms:
             sample = t(sample, rng)
         return sample
@@ -134,10 +143,10 @@ class RandomHorizontalFlip(Transform):
     faced right faces left in the mirrored picture.
     """
 
-    def __init__(self, p=0.5):
+    def __init__(self, p: float = 0.5) -> None:
         self.p = p
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         _spatial_size(sample, "RandomHorizontalFlip")
         if rng.random() >= self.p:
             return sample
@@ -153,10 +162,10 @@ class RandomCrop(Transform):
     The window must fit: inputs smaller than ``size`` raise ValueError (resize them first).
     """
 
-    def __init__(self, size):
+    def __init__(self, size: IntPair) -> None:
         self.size = _pair(size)
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         H, W = _spatial_size(sample, "RandomCrop")
         h, w = self.size
         if h > H or w > W:
@@ -170,10 +179,10 @@ class Resize(Transform):
     """Resize the sample to ``size`` = (h, w): bilinear for image, depth and normals (normals
     renormalised, invalid depths left out of the blend), nearest for mask and depth_valid."""
 
-    def __init__(self, size):
+    def __init__(self, size: IntPair) -> None:
         self.size = _pair(size)
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         _spatial_size(sample, "Resize")
         return _resize(sample, self.size)
 
@@ -186,12 +195,13 @@ class RandomResizedCrop(Transform):
     largest centred window with a ratio inside ``ratio`` is used. Resizing is as in ``Resize``.
     """
 
-    def __init__(self, size, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
+    def __init__(self, size: IntPair, scale: tuple[float, float] = (0.5, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> None:
         self.size = _pair(size)
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
 
-    def window(self, H, W, rng):
+    def window(self, H: int, W: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """Draw the crop window (top, left, h, w) for an H x W input."""
         for _ in range(10):
             area = H * W * rng.uniform(*self.scale)
@@ -206,7 +216,7 @@ class RandomResizedCrop(Transform):
             w = round(H * self.ratio[1])
         return (H - h) // 2, (W - w) // 2, h, w
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         H, W = _spatial_size(sample, "RandomResizedCrop")
         return _resize(_crop(sample, *self.window(H, W, rng)), self.size)
 
@@ -226,10 +236,10 @@ class ColorJitter(Transform):
     lighting does not move a surface.
     """
 
-    def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0):
+    def __init__(self, brightness: float = 0.0, contrast: float = 0.0, saturation: float = 0.0) -> None:
         self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         image = sample["image"]
         if image.shape[0] != 3:
             raise ValueError(f"ColorJitter needs an RGB image (3, H, W), got shape {image.shape}")
@@ -245,10 +255,10 @@ class ColorJitter(Transform):
 class Normalize(Transform):
     """``image[c] = (image[c] - mean[c]) / std[c]`` for every channel c; other keys unchanged."""
 
-    def __init__(self, mean, std):
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         self.mean, self.std = tuple(mean), tuple(std)
 
-    def apply(self, sample, rng):
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         image = sample["image"]
         mean = np.asarray(self.mean, dtype=image.dtype)[:, None, None]
         std = np.asarray(self.std, dtype=image.dtype)[:, None, None]

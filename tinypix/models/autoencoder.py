@@ -4,7 +4,14 @@ Training minimises ||D(E(x)) - x||; nothing forces the code to be meaningful exc
 too small to copy the input, so it must summarise. ``encode`` and ``decode`` are separate so a
 student can, e.g., decode straight lines between two codes.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .. import nn
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
 
 
 class AutoEncoder(nn.Module):
@@ -13,7 +20,8 @@ class AutoEncoder(nn.Module):
     ``size`` must be divisible by 2**stages. The decoder ends in a sigmoid (images in [0, 1]).
     """
 
-    def __init__(self, in_channels=3, size=64, latent_dim=32, base_channels=16, stages=3):
+    def __init__(self, in_channels: int = 3, size: int = 64, latent_dim: int = 32, base_channels: int = 16,
+                 stages: int = 3) -> None:
         super().__init__()
         if size % 2 ** stages:
             raise ValueError(f"AutoEncoder: size {size} must be divisible by 2**stages = {2 ** stages}")
@@ -34,12 +42,12 @@ class AutoEncoder(nn.Module):
         self.expand = nn.Linear(latent_dim, flat)
         self.decoder = nn.Sequential(*dec)
 
-    def encode(self, x):
+    def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)
 
-    def decode(self, z):
+    def decode(self, z: Tensor) -> Tensor:
         h = self.expand(z).relu().reshape(z.shape[0], *self.bottom)
         return self.decoder(h)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))

@@ -6,13 +6,20 @@ transpose convolutions, initialised as bilinear upsampling, bring the scores bac
 size. The 16s and 8s variants first fuse in scores from the 1/16 and 1/8 feature maps (skip
 connections), which sharpens the boundaries.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import nn
 from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
 
+if TYPE_CHECKING:
+    from ..tensor import Tensor
 
-def bilinear_kernel(channels, kernel_size):
+
+def bilinear_kernel(channels: int, kernel_size: int) -> np.ndarray:
     """A (channels, channels, k, k) transpose-conv weight that upsamples each channel bilinearly."""
     factor = (kernel_size + 1) // 2
     center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
@@ -23,14 +30,14 @@ def bilinear_kernel(channels, kernel_size):
     return w
 
 
-def upsampler(channels, factor):
+def upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
     """A transpose conv that scales H and W by exactly ``factor`` and starts as bilinear upsampling."""
     up = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor, padding=factor // 2, bias=False)
     up.weight.data[...] = bilinear_kernel(channels, 2 * factor)
     return up
 
 
-def vgg_stage(c_in, c_out, convs):
+def vgg_stage(c_in: int, c_out: int, convs: int) -> nn.Sequential:
     layers = []
     for i in range(convs):
         layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
@@ -47,7 +54,8 @@ class FCN(nn.Module):
         task: 'segmentation', 'depth' or 'normals' (see heads.py).
     """
 
-    def __init__(self, in_channels=3, out_channels=4, variant="8s", width=16, task="segmentation"):
+    def __init__(self, in_channels: int = 3, out_channels: int = 4, variant: str = "8s", width: int = 16,
+                 task: str = "segmentation") -> None:
         super().__init__()
         if variant not in ("32s", "16s", "8s"):
             raise ValueError(f"FCN: variant must be '32s', '16s' or '8s', got {variant!r}")
@@ -77,7 +85,7 @@ class FCN(nn.Module):
         init_output_bias(self.score32, task)
         self.activation = TaskHead(task)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x, (H, W) = pad_to_multiple(x, 32)
         p3 = self.stage3(self.stage2(self.stage1(x)))   # 1/8
         p4 = self.stage4(p3)                            # 1/16

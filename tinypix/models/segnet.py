@@ -2,16 +2,24 @@
 value back at the position its encoder's max-pool took it from, then convolves to fill the
 zeros. Only the pooling indices travel from encoder to decoder, not whole feature maps.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .. import nn
 from ..functional import max_pool2d, max_unpool2d
 from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
 from .unet import ConvBlock
 
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+
 
 class SegNet(nn.Module):
     """x: (N, in_channels, H, W) -> (N, out_channels, H, W); padded to a multiple of 2**depth."""
 
-    def __init__(self, in_channels=3, out_channels=4, base_channels=16, depth=3, task="segmentation"):
+    def __init__(self, in_channels: int = 3, out_channels: int = 4, base_channels: int = 16, depth: int = 3,
+                 task: str = "segmentation") -> None:
         super().__init__()
         self.depth = depth
         widths = [base_channels * 2 ** i for i in range(depth)]
@@ -23,7 +31,7 @@ class SegNet(nn.Module):
         init_output_bias(self.head, task)
         self.activation = TaskHead(task)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x, (H, W) = pad_to_multiple(x, 2 ** self.depth)
         stack = []
         for enc in self.encoders:

@@ -8,15 +8,22 @@ and concatenate each encoder level into the decoder so fine detail survives the 
         maxpool                           up
         ...            bottleneck (H / 2^depth)
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .. import nn
 from ..functional import cat
 from .heads import TaskHead, crop, init_output_bias, pad_to_multiple
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
 
 
 class ConvBlock(nn.Sequential):
     """Two (3x3 conv, BatchNorm, ReLU) layers; the conv bias is dropped as BatchNorm re-centers."""
 
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__(
             nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
             nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
@@ -37,8 +44,8 @@ class UNet(nn.Module):
     zero-padded up to a multiple of 2**depth and the output cropped back.
     """
 
-    def __init__(self, in_channels=3, out_channels=4, base_channels=16, depth=4, upsample="transpose",
-                 task="segmentation"):
+    def __init__(self, in_channels: int = 3, out_channels: int = 4, base_channels: int = 16, depth: int = 4,
+                 upsample: str = "transpose", task: str = "segmentation") -> None:
         super().__init__()
         if upsample not in ("transpose", "bilinear"):
             raise ValueError(f"UNet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
@@ -62,7 +69,7 @@ class UNet(nn.Module):
         init_output_bias(self.head, task)
         self.activation = TaskHead(task)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x, (H, W) = pad_to_multiple(x, 2 ** self.depth)
         skips = []
         for i, enc in enumerate(self.encoders):

@@ -36,7 +36,7 @@ from .hooks import RemovableHandle
 from .parameter import Parameter
 
 if TYPE_CHECKING:
-    from ..typing import DeviceLike, DTypeLike
+    from ..typing import Array, DeviceLike, DTypeLike
 
 _M = TypeVar("_M", bound="Module")  # methods that return self return the caller's own class
 
@@ -381,7 +381,7 @@ class Module:
             raise TypeError(f"{type(self).__name__}.to: only floating-point dtypes are allowed, "
                             f"got {dtype}")
 
-        def convert(a):
+        def convert(a: Array) -> Array:
             if dtype is not None and a.dtype.kind == "f" and a.dtype != dtype:
                 a = a.astype(dtype)
             return a if device is None else to_device(a, device)

@@ -2,13 +2,20 @@
 GroupNorm (statistics over each sample). Each calls the function of ``tinypix.functional.norm``
 where forward and backward are written; parameter and buffer names are PyTorch's.
 """
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 from .. import functional as F
 from ..creation import ones, tensor, zeros
 from ..functional.norm import group_norm, layer_norm
 from .module import Module
 from .parameter import Parameter
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+    from ..typing import DeviceLike, DTypeLike, ShapeLike
 
 
 class _BatchNorm(Module):
@@ -23,8 +30,9 @@ class _BatchNorm(Module):
 
     _expected = ""  # the input shapes a subclass takes, for its error message
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 device=None, dtype=None, *, bias=True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: DeviceLike | None = None,
+                 dtype: DTypeLike | None = None, *, bias: bool = True) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -39,7 +47,7 @@ class _BatchNorm(Module):
     def _check_input(self, x):
         raise NotImplementedError
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
         momentum = self.momentum
         if self.training and self.track_running_stats:
@@ -52,7 +60,7 @@ class _BatchNorm(Module):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             use_batch, momentum, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
@@ -82,8 +90,8 @@ class LayerNorm(Module):
     (zeros, unless ``bias=False``) have shape normalized_shape. The same in training and eval.
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None,
-                 dtype=None):
+    def __init__(self, normalized_shape: int | ShapeLike, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device: DeviceLike | None = None, dtype: DTypeLike | None = None) -> None:
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
         self.normalized_shape = tuple(int(n) for n in shape)
@@ -92,10 +100,10 @@ class LayerNorm(Module):
         self.bias = Parameter(zeros(*self.normalized_shape)) if elementwise_affine and bias else None
         self._place(device, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
@@ -105,8 +113,8 @@ class GroupNorm(Module):
     (see ``F.group_norm``). With ``affine``, weight (ones) and bias (zeros, unless ``bias=False``)
     have shape (C,). The same in training and eval."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *,
-                 bias=True):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device: DeviceLike | None = None, dtype: DTypeLike | None = None, *, bias: bool = True) -> None:
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels={num_channels} must be divisible by "
@@ -117,12 +125,12 @@ class GroupNorm(Module):
         self.bias = Parameter(zeros(num_channels)) if affine and bias else None
         self._place(device, dtype)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.num_channels}, ...), "
                              f"got {x.shape}")
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")

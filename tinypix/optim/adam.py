@@ -1,8 +1,10 @@
 """Adam and AdamW: per-parameter step sizes from running moments of the gradient."""
+from __future__ import annotations
+
 import math
 
 from ..backend import get_array_module
-from .optimizer import Optimizer
+from .optimizer import Optimizer, ParamsT
 
 
 class Adam(Optimizer):
@@ -24,8 +26,8 @@ class Adam(Optimizer):
         weight_decay: wd above. decoupled_weight_decay: choose the rule, see above.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled_weight_decay=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False) -> None:
         name = type(self).__name__
         if lr < 0.0:
             raise ValueError(f"{name}: invalid learning rate lr={lr}; it must be >= 0")
@@ -36,7 +38,7 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    def step(self):
+    def step(self) -> None:
         """One update of every parameter that has a gradient."""
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -66,5 +68,6 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter): ``w <- w - lr * wd * w`` each
     step, then the Adam update of the loss gradient alone. Default weight_decay 1e-2, as in PyTorch."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, decoupled_weight_decay=True)

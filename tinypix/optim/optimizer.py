@@ -11,12 +11,19 @@ Parameters are split into groups, each a dict with a "params" list and its own h
 Updates run on the raw arrays (``p.data``, ``p.grad.data``) in place, with the array module of
 each parameter, so the same code steps NumPy and CuPy parameters.
 """
+from __future__ import annotations
+
 import copy
+from typing import Any, Iterable, Union
 
 from ..backend import get_array_module, to_device
 from ..tensor import Tensor
 
-_REQUIRED = object()  # marks a default that every group must set, e.g. SGD's lr
+# What an optimizer takes as ``params``: Tensors (``model.parameters()``) or parameter-group dicts.
+ParamsT = Union[Iterable[Tensor], Iterable[dict[str, Any]]]
+
+# Marks a default that every group must set, e.g. SGD's lr; typed Any so that ``lr: float = _REQUIRED`` checks.
+_REQUIRED: Any = object()
 
 
 class Optimizer:
@@ -25,7 +32,11 @@ class Optimizer:
     ``state`` maps each parameter to a dict of arrays and numbers (momentum buffers, step counts).
     """
 
-    def __init__(self, params, defaults):
+    defaults: dict[str, Any]
+    param_groups: list[dict[str, Any]]
+    state: dict[Tensor, dict[str, Any]]
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.param_groups = []
         self.state = {}
@@ -36,7 +47,7 @@ class Optimizer:
         for group in (params if isinstance(params[0], dict) else [{"params": params}]):
             self.add_param_group(group)
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a dict {"params": [...], hyper-parameter: value, ...} (e.g. when unfreezing layers)."""
         name = type(self).__name__
         group = dict(group)
@@ -58,7 +69,7 @@ class Optimizer:
             raise ValueError(f"{name}: some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear gradients before the next backward (they accumulate otherwise)."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -69,7 +80,7 @@ class Optimizer:
                 else:
                     p.grad.data[...] = 0
 
-    def step(self):
+    def step(self) -> None:
         raise NotImplementedError
 
     def _params_with_grad(self, group):
@@ -78,7 +89,7 @@ class Optimizer:
                 yield p, p.data, p.grad.data, self.state.setdefault(p, {})
 
     # -- saving and resuming -------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """{"state": {index: {name: Tensor or number}}, "param_groups": [{..., "params": [index]}]}.
 
         Parameters are named by their position across the groups, as in PyTorch, so the dict can
@@ -96,7 +107,7 @@ class Optimizer:
                  for p, s in self.state.items() if s}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore hyper-parameters and buffers saved by ``state_dict`` (copies; device and dtype
         follow each parameter)."""
         name = type(self).__name__
@@ -130,7 +141,7 @@ class Optimizer:
         value = to_device(get_array_module(value).asarray(value), p.device)
         return value.astype(p.dtype, copy=True)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")

@@ -1,5 +1,8 @@
 """The base of every learning-rate scheduler (the schedules are in ``lr_scheduler``)."""
+from __future__ import annotations
+
 import warnings
+from typing import Any
 
 from .optimizer import Optimizer
 
@@ -25,8 +28,10 @@ class LRScheduler:
     ``_get_closed_form_lr()``."""
 
     _is_initial = False
+    optimizer: Optimizer
+    last_epoch: int
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(self, optimizer)
         self.optimizer = optimizer
         for i, group in enumerate(optimizer.param_groups):
@@ -48,10 +53,10 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
-    def get_lr(self):
+    def get_lr(self) -> list[float]:
         raise NotImplementedError
 
-    def step(self, epoch=None):
+    def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or jump to ``epoch``) and set the new learning rates."""
         self._step_count += 1
         if epoch is not None:
@@ -72,16 +77,16 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The learning rates set by the last ``step()``, one per parameter group."""
         return list(self._last_lr)
 
     def _current_lrs(self):
         return [group["lr"] for group in self.optimizer.param_groups]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything but the optimizer."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)

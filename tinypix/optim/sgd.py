@@ -1,5 +1,7 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and two kinds of weight decay."""
-from .optimizer import _REQUIRED, Optimizer
+from __future__ import annotations
+
+from .optimizer import _REQUIRED, Optimizer, ParamsT
 
 
 class SGD(Optimizer):
@@ -34,8 +36,8 @@ class SGD(Optimizer):
         decoupled_weight_decay: choose the rule, see above.
     """
 
-    def __init__(self, params, lr=_REQUIRED, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0, decoupled_weight_decay=False):
+    def __init__(self, params: ParamsT, lr: float = _REQUIRED, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, decoupled_weight_decay: bool = False) -> None:
         if lr is not _REQUIRED and lr < 0.0:
             raise ValueError(f"SGD: invalid learning rate lr={lr}; it must be >= 0")
         if momentum < 0.0:
@@ -48,7 +50,7 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    def step(self):
+    def step(self) -> None:
         """One update of every parameter that has a gradient."""
         for group in self.param_groups:
             lr, mu, damp, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]

@@ -8,18 +8,27 @@ nearest upsampling are tested as pairs -- and the backward of any linear op must
 ``assert_gradients_match(fn, *inputs)`` runs :func:`gradcheck` and, when it fails, compares the
 gradient element by element and reports the input, the worst element, both values and a hint.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
 import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor
 from .gradcheck import GradcheckError, _analytic, _numeric_directional, _prepare, gradcheck
 
+if TYPE_CHECKING:
+    from ..typing import DTypeLike, ShapeLike
+
 
 class AdjointError(AssertionError):
     """f_t is not the transpose (adjoint) of f."""
 
 
-def check_adjoint(f, f_t, x_shape, y_shape, dtype=np.float64, rtol=1e-10, seed=0):
+def check_adjoint(f: Callable[[Tensor], Tensor], f_t: Callable[[Tensor], Tensor], x_shape: ShapeLike,
+                  y_shape: ShapeLike, dtype: DTypeLike = np.float64, rtol: float = 1e-10,
+                  seed: int = 0) -> tuple[float, float]:
     """Raise :class:`AdjointError` unless <f(x), y> == <x, f_t(y)> for random x and y.
 
     Args:
@@ -77,7 +86,8 @@ def _hint(a, n, same_shape_inputs):
             "inputs away from it.")
 
 
-def assert_gradients_match(fn, *inputs, max_elements=1000, **tolerances):
+def assert_gradients_match(fn: Callable[..., Tensor | Sequence[Tensor]], *inputs: Any, max_elements: int = 1000,
+                           **tolerances: float) -> bool:
     """Run ``gradcheck(fn, inputs, **tolerances)``; on failure raise a readable GradcheckError.
 
     The report compares, for a random weighting v of the outputs, the analytic gradient of

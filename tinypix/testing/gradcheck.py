@@ -10,6 +10,10 @@ For large ones that is too slow, so it compares directional derivatives instead:
 output weighting v and random input directions u,  <grad(v . f), u>  must equal
 (v . f(x + eps u) - v . f(x - eps u)) / (2 eps).
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 from ..autograd import no_grad
@@ -78,7 +82,9 @@ def _report(msg, analytic, numeric):
                          f"  difference: {abs(analytic - numeric)!r}")
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, full_limit=400, n_directions=4, seed=0):
+def gradcheck(fn: Callable[..., Tensor | Sequence[Tensor]], inputs: Tensor | Sequence[Any], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, full_limit: int = 400, n_directions: int = 4,
+              seed: int = 0) -> bool:
     """Check ``fn``'s backward against central finite differences; raise ``GradcheckError`` if off.
 
     Args:

@@ -2,9 +2,12 @@
 max_norm (``clip_grad_norm_``), or clamp each entry (``clip_grad_value_``). Both change
 ``p.grad`` in place, between ``loss.backward()`` and ``optimizer.step()``.
 """
+from __future__ import annotations
+
 import math
 import types
 import warnings
+from typing import Iterable
 
 import numpy as np
 
@@ -12,7 +15,7 @@ from ...backend import get_array_module, to_device
 from ...tensor import Tensor
 
 
-def _as_list(tensors):
+def _as_list(tensors: Tensor | Iterable[Tensor]) -> list[Tensor]:
     return [tensors] if isinstance(tensors, Tensor) else list(tensors)
 
 
@@ -33,7 +36,8 @@ def _vector_norm(a, p):
     return (a ** p).sum() ** (1 / p)
 
 
-def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def get_total_norm(tensors: Tensor | Iterable[Tensor], norm_type: float | str = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
     """The p-norm of all ``tensors`` together, as if concatenated into one vector: the norm of
     the vector of their norms. A 0-d Tensor on the first tensor's device (0. if there are none).
 
@@ -55,7 +59,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     return Tensor._wrap(total)
 
 
-def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, total_norm: Tensor | float,
+                          foreach: bool | None = None) -> None:
     """Multiply every gradient by min(max_norm / (total_norm + 1e-6), 1), in place."""
     grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
     if not grads:
@@ -68,7 +73,8 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
         g.data *= to_device(xp.asarray(coef), g.device).astype(g.dtype)
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float | str = 2.0,
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Scale the gradients of ``parameters`` in place so that their total ``norm_type``-norm
     is at most ``max_norm`` (see ``get_total_norm``); returns the total norm before clipping,
     a 0-d Tensor. ``norm_type`` may be ``'inf'`` / ``math.inf`` (the largest |entry|).
@@ -84,7 +90,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return total
 
 
-def clip_grad_value_(parameters, clip_value, foreach=None):
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient entry to [-clip_value, clip_value], in place."""
     clip_value = float(clip_value)
     for p in _as_list(parameters):

@@ -1,4 +1,8 @@
 """All parameters as one flat vector, and back (e.g. for line searches or weight averaging)."""
+from __future__ import annotations
+
+from typing import Iterable
+
 from ...functional.shape import cat, reshape
 from ...tensor import Tensor
 
@@ -10,14 +14,14 @@ def _check_one_device(op, parameters):
                         "model to one device first, e.g. model.to('cpu')")
 
 
-def parameters_to_vector(parameters):
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """One 1-D tensor of all parameters, flattened and concatenated in order (differentiable)."""
     parameters = list(parameters)
     _check_one_device("parameters_to_vector", parameters)
     return cat([reshape(p, -1) for p in parameters])
 
 
-def vector_to_parameters(vec, parameters):
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Copy consecutive slices of the 1-D tensor ``vec`` into ``parameters`` (their ``.data``
     becomes a view of ``vec``, as in PyTorch)."""
     if not isinstance(vec, Tensor):

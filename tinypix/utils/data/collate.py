@@ -11,9 +11,12 @@
     tuple, list (other sequences)  -> a list with each position collated (a tuple gives a list, as in
                                       PyTorch: ``(image, label)`` samples give ``[images, labels]``)
 """
+from __future__ import annotations
+
 import collections.abc
 import copy
 import re
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -101,7 +104,7 @@ def _collate(batch, path):
     raise TypeError(_ERROR.format(type(elem)) + (f" (at the samples' {_where(path)})" if path else ""))
 
 
-def default_collate(batch):
+def default_collate(batch: Sequence[Any]) -> Any:
     """Collate a list of N samples into one batch (the rules are in this module's docstring).
 
     Args:
@@ -120,7 +123,7 @@ def default_collate(batch):
     return _collate(batch, ())
 
 
-def default_convert(data):
+def default_convert(data: Any) -> Any:
     """Turn the NumPy arrays and scalars in one sample into Tensors, keeping the structure.
 
     The collate_fn a DataLoader uses when ``batch_size=None`` (no batching). Tuples become lists

@@ -1,15 +1,21 @@
 """DataLoader: batches from a dataset, in the main process or in worker processes.
 PyTorch's ``torch.utils.data.DataLoader``, with its arguments, defaults and checks.
 """
+from __future__ import annotations
+
 import multiprocessing
 import sys
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .collate import default_collate, default_convert
-from .dataset import IterableDataset
+from .dataset import Dataset, IterableDataset
 from .fetch import IterableFetcher, MapFetcher, batch_count
-from .sampler import (BatchSampler, InfiniteConstantSampler, RandomSampler, SequentialSampler, draw_seed,
+from .sampler import (BatchSampler, InfiniteConstantSampler, RandomSampler, Sampler, SequentialSampler, draw_seed,
                       numpy_generator)
 from .multiprocess import MultiProcessIter
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class DataLoader:
@@ -51,9 +57,14 @@ class DataLoader:
     batch_size=32, shuffle=True)`` gives ``[x (32, ...), y (32,)]`` per step.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
-                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
-                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False):
+    def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool | None = None,
+                 sampler: Sampler | Iterable[Any] | None = None,
+                 batch_sampler: Sampler[list[Any]] | Iterable[list[Any]] | None = None, num_workers: int = 0,
+                 collate_fn: Callable[[list[Any]], Any] | None = None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None,
+                 multiprocessing_context: str | multiprocessing.context.BaseContext | None = None,
+                 generator: np.random.Generator | None = None, *, prefetch_factor: int | None = None,
+                 persistent_workers: bool = False) -> None:
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers option should be non-negative; use num_workers=0 to disable "
                              f"multiprocessing (got {num_workers!r})")
@@ -140,7 +151,7 @@ class DataLoader:
                             f"specifying the start method, but got multiprocessing_context={context!r}")
         return context
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if getattr(self, "_initialized", False) and name in (
                 "batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers"):
             raise ValueError(f"{name} attribute should not be set after {type(self).__name__} is initialized")
@@ -154,10 +165,10 @@ class DataLoader:
     def _index_sampler(self):
         return self.batch_sampler if self._auto_collation else self.sampler
 
-    def __len__(self):
+    def __len__(self) -> int:
         return batch_count(self.dataset, self._index_sampler, self.batch_size, self.drop_last)
 
-    def __iter__(self):
+    def __iter__(self) -> SingleProcessIter | MultiProcessIter:
         if self.num_workers == 0:
             return SingleProcessIter(self)
         if not self.persistent_workers:
@@ -172,18 +183,18 @@ class DataLoader:
 class SingleProcessIter:
     """One pass over a DataLoader with ``num_workers=0``: each batch is loaded when asked for."""
 
-    def __init__(self, loader):
+    def __init__(self, loader: DataLoader) -> None:
         draw_seed(loader.generator)  # drawn as with workers, so that both see the same shuffled order
         self._sampler_iter = iter(loader._index_sampler)
         fetcher = IterableFetcher if isinstance(loader.dataset, IterableDataset) else MapFetcher
         self._fetcher = fetcher(loader.dataset, loader._auto_collation, loader.collate_fn, loader.drop_last)
         self._length_of = (loader.dataset, loader._index_sampler, loader.batch_size, loader.drop_last)
 
-    def __iter__(self):
+    def __iter__(self) -> SingleProcessIter:
         return self
 
-    def __next__(self):
+    def __next__(self) -> Any:
         return self._fetcher.fetch(next(self._sampler_iter))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return batch_count(*self._length_of)

@@ -4,27 +4,33 @@ A map-style ``Dataset`` is indexed: ``dataset[i]`` for ``0 <= i < len(dataset)``
 of any structure (a tuple ``(image, label)``, a dict, a Tensor, a NumPy array, a number, a string,
 or these nested). An ``IterableDataset`` is iterated instead, for streams that cannot be indexed.
 """
+from __future__ import annotations
+
 import bisect
 import itertools
 import math
 import numbers
 import warnings
-from typing import Generic, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, Sequence, TypeVar
 
 from ...tensor import Tensor
 from .sampler import global_generator, numpy_generator
 
+if TYPE_CHECKING:
+    import numpy as np
+
 T_co = TypeVar("T_co", covariant=True)
+_T = TypeVar("_T")
 
 
 class Dataset(Generic[T_co]):
     """Base class of map-style datasets: subclasses define ``__getitem__`` (and usually ``__len__``,
     which the default samplers need). ``a + b`` concatenates two datasets."""
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> T_co:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
-    def __add__(self, other):
+    def __add__(self, other: Dataset[T_co]) -> ConcatDataset[T_co]:
         return ConcatDataset([self, other])
 
 
@@ -36,18 +42,18 @@ class IterableDataset(Dataset[T_co], Iterable[T_co]):
     worker its ``id`` and ``num_workers``, to take its own share (e.g. every ``num_workers``-th item).
     """
 
-    def __add__(self, other):
+    def __add__(self, other: Dataset[T_co]) -> ChainDataset:  # type: ignore[override]
         return ChainDataset([self, other])
 
 
-class TensorDataset(Dataset):
+class TensorDataset(Dataset[tuple[Tensor, ...]]):
     """Sample ``i`` is ``tuple(t[i] for t in tensors)``.
 
     Args:
         *tensors: Tensors with one first size N, e.g. images (N, C, H, W) and labels (N,).
     """
 
-    def __init__(self, *tensors):
+    def __init__(self, *tensors: Tensor) -> None:
         if not tensors:
             raise ValueError("TensorDataset: expected at least one tensor")
         for t in tensors:
@@ -59,17 +65,20 @@ class TensorDataset(Dataset):
                                  f"size, got shapes {[x.shape for x in tensors]}")
         self.tensors = tensors
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
         return tuple(t[index] for t in self.tensors)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.tensors[0].shape[0]
 
 
-class ConcatDataset(Dataset):
+class ConcatDataset(Dataset[T_co]):
     """The samples of several map-style datasets one after the other."""
 
-    def __init__(self, datasets):
+    datasets: list[Dataset[T_co]]
+    cumulative_sizes: list[int]
+
+    def __init__(self, datasets: Iterable[Dataset[T_co]]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset: datasets should not be an empty iterable")
@@ -78,10 +87,10 @@ class ConcatDataset(Dataset):
                 raise TypeError("ConcatDataset does not support IterableDataset; use ChainDataset")
         self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.cumulative_sizes[-1]
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int) -> T_co:
         if idx < 0:
             if -idx > len(self):
                 raise ValueError(f"ConcatDataset: absolute value of index {idx} should not exceed the "
@@ -97,42 +106,46 @@ class ConcatDataset(Dataset):
 class ChainDataset(IterableDataset):
     """The items of several IterableDatasets one stream after the other."""
 
-    def __init__(self, datasets):
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
         self.datasets = datasets
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
                 raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
             yield from d
 
-    def __len__(self):
+    def __len__(self) -> int:
         return sum(len(d) for d in self.datasets)
 
 
-class Subset(Dataset):
+class Subset(Dataset[T_co]):
     """The samples of ``dataset`` at ``indices``, in that order: ``Subset(d, [4, 0])[1] is d[0]``."""
 
-    def __init__(self, dataset, indices):
+    dataset: Dataset[T_co]
+    indices: Sequence[int]
+
+    def __init__(self, dataset: Dataset[T_co], indices: Sequence[int]) -> None:
         self.dataset = dataset
         self.indices = indices
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int | list[int]) -> T_co:
         if isinstance(idx, list):
             return self.dataset[[self.indices[i] for i in idx]]
         return self.dataset[self.indices[idx]]
 
-    def __getitems__(self, indices):
+    def __getitems__(self, indices: list[int]) -> list[T_co]:
         # A DataLoader asks for a whole batch at once through __getitems__ when the dataset has it.
         if callable(getattr(self.dataset, "__getitems__", None)):
             return self.dataset.__getitems__([self.indices[i] for i in indices])
         return [self.dataset[self.indices[i]] for i in indices]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.indices)
 
 
-def random_split(dataset, lengths, generator=None):
+def random_split(dataset: Dataset[_T], lengths: Sequence[int | float],
+                 generator: np.random.Generator | None = None) -> list[Subset[_T]]:
     """Split ``dataset`` into non-overlapping Subsets of the given lengths, in a random order.
 
     Args:

@@ -1,10 +1,15 @@
 """Fetchers: read the samples of one batch and collate them, in the main process or in a worker."""
+from __future__ import annotations
+
 import math
+from typing import Any, Callable, Iterable
 
-from .dataset import IterableDataset
+from .dataset import Dataset, IterableDataset
+from .sampler import Sampler
 
 
-def batch_count(dataset, index_sampler, batch_size, drop_last):
+def batch_count(dataset: Dataset, index_sampler: Sampler | Iterable[Any], batch_size: int | None,
+                drop_last: bool) -> int:
     """The number of batches in one pass: ``len(loader)``.
 
     For an IterableDataset it comes from ``len(dataset)`` (TypeError if it has none); otherwise
@@ -26,13 +31,14 @@ class MapFetcher:
     fails.
     """
 
-    def __init__(self, dataset, auto_collation, collate_fn, drop_last):
+    def __init__(self, dataset: Dataset, auto_collation: bool, collate_fn: Callable[[Any], Any],
+                 drop_last: bool) -> None:
         self.dataset = dataset
         self.auto_collation = auto_collation
         self.collate_fn = collate_fn
         self.stage = "before the first batch"
 
-    def fetch(self, index):
+    def fetch(self, index: Any) -> Any:
         if not self.auto_collation:
             self.stage = f"while loading sample index {index!r}"
             data = self.dataset[index]
@@ -55,7 +61,8 @@ class IterableFetcher:
     ``stage`` as for MapFetcher.
     """
 
-    def __init__(self, dataset, auto_collation, collate_fn, drop_last):
+    def __init__(self, dataset: IterableDataset, auto_collation: bool, collate_fn: Callable[[Any], Any],
+                 drop_last: bool) -> None:
         self.iterator = iter(dataset)
         self.auto_collation = auto_collation
         self.collate_fn = collate_fn
@@ -63,7 +70,7 @@ class IterableFetcher:
         self.ended = False
         self.stage = "while iterating the dataset"
 
-    def fetch(self, index):
+    def fetch(self, index: Any) -> Any:
         if self.ended:
             raise StopIteration
         self.stage = "while iterating the dataset"

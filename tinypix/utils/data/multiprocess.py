@@ -6,22 +6,28 @@ worker round the circle; ``prefetch_factor * num_workers`` batches are out at an
 arrive in any order and wait in ``_reorder`` until their turn. ``epoch`` counts passes, so that a
 persistent worker's late answers from an abandoned pass are recognised and dropped.
 """
+from __future__ import annotations
+
 import itertools
 import os
 import queue
 import time
 import weakref
+from typing import TYPE_CHECKING, Any
 
 from .dataset import IterableDataset
 from .fetch import batch_count
 from .sampler import draw_seed
 from .worker import POLL_INTERVAL, StopMarker, WorkerError, loads, worker_loop
 
+if TYPE_CHECKING:
+    from .dataloader import DataLoader  # which imports this module
+
 
 class MultiProcessIter:
     """One pass (or, with persistent workers, every pass) over a DataLoader with ``num_workers > 0``."""
 
-    def __init__(self, loader):
+    def __init__(self, loader: DataLoader) -> None:
         self._index_sampler = loader._index_sampler
         # What len() needs, not the loader itself: a persistent loader holds its iterator.
         self._length_of = (loader.dataset, loader._index_sampler, loader.batch_size, loader.drop_last)
@@ -62,7 +68,7 @@ class MultiProcessIter:
         self._epoch = 0
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Start a new pass: a new sampler iterator, and the first batches sent out."""
         self._epoch += 1
         self._sampler_iter = iter(self._index_sampler)
@@ -89,18 +95,18 @@ class MultiProcessIter:
         self._task_worker[self._send_idx] = worker_id
         self._send_idx += 1
 
-    def __iter__(self):
+    def __iter__(self) -> MultiProcessIter:
         return self
 
-    def __len__(self):
+    def __len__(self) -> int:
         return batch_count(*self._length_of)
 
     @property
-    def alive(self):
+    def alive(self) -> bool:
         """Whether the workers are still there (a persistent loader reuses them)."""
         return self._finalizer.alive
 
-    def __next__(self):
+    def __next__(self) -> Any:
         while True:
             # Batches sent to a worker whose IterableDataset has ended will not come: skip them.
             while (self._rcvd_idx < self._send_idx and self._rcvd_idx not in self._reorder

@@ -6,6 +6,8 @@ workers. Tensors travel as their NumPy arrays and are rebuilt with ``tinypix.fro
 main process. An exception travels as a ``WorkerError`` (its type and traceback as text) and is
 raised again in the main process.
 """
+from __future__ import annotations
+
 import io
 import os
 import pickle
@@ -13,6 +15,7 @@ import queue
 import random
 import sys
 import traceback
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
@@ -20,6 +23,7 @@ from ... import creation
 from ...creation import from_numpy
 from ...kernels import set_num_threads
 from ...tensor import Tensor
+from .dataset import Dataset
 from .fetch import IterableFetcher, MapFetcher
 
 # How often a waiting worker checks that its parent is still alive, and a waiting main process
@@ -35,20 +39,24 @@ class WorkerInfo:
     ``dataset`` (this process's copy of the dataset). Read-only."""
 
     __slots__ = ("id", "num_workers", "seed", "dataset")
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Dataset
 
-    def __init__(self, id, num_workers, seed, dataset):
+    def __init__(self, id: int, num_workers: int, seed: int, dataset: Dataset) -> None:
         for name, value in zip(self.__slots__, (id, num_workers, seed, dataset)):
             object.__setattr__(self, name, value)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise RuntimeError(f"WorkerInfo: cannot set {name!r}; a worker's information is read-only")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed}, "
                 f"dataset={type(self.dataset).__name__})")
 
 
-def get_worker_info():
+def get_worker_info() -> WorkerInfo | None:
     """In a DataLoader worker process, its ``WorkerInfo``; in the main process, None.
 
     Use it in a dataset's ``__iter__`` or in ``worker_init_fn`` to give each worker its share of
@@ -76,7 +84,7 @@ class _Pickler(pickle.Pickler):
         return _rebuild_tensor, (np.asarray(array), obj.device, obj.requires_grad)
 
 
-def dumps(obj):
+def dumps(obj: Any) -> bytes:
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     return buffer.getvalue()
@@ -88,20 +96,20 @@ loads = pickle.loads
 class KeyErrorMessage(str):
     """A KeyError shows repr() of its message; this keeps the traceback's line breaks readable."""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self
 
 
 class WorkerError:
     """An exception raised in a worker, sent to the main process and raised again there."""
 
-    def __init__(self, worker_id, where):
+    def __init__(self, worker_id: int, where: str) -> None:
         exc_type, exc, _ = sys.exc_info()
         self.exc_type = exc_type
         self.message = (f"Caught {exc_type.__name__} in DataLoader worker process {worker_id} {where}.\n"
                         f"Original {''.join(traceback.format_exc())}")
 
-    def reraise(self):
+    def reraise(self) -> NoReturn:
         message = KeyErrorMessage(self.message) if self.exc_type is KeyError else self.message
         try:
             exc = self.exc_type(message)
@@ -113,7 +121,7 @@ class WorkerError:
 class StopMarker:
     """The reply of a worker whose IterableDataset has no more items in this pass."""
 
-    def __init__(self, worker_id):
+    def __init__(self, worker_id: int) -> None:
         self.worker_id = worker_id
 
 
@@ -141,8 +149,9 @@ def _send(result_queue, epoch, idx, reply, worker_id):
     result_queue.put((epoch, idx, payload))
 
 
-def worker_loop(iterable, dataset, index_queue, result_queue, auto_collation, collate_fn, drop_last,
-                base_seed, worker_id, num_workers, worker_init_fn, parent_pid):
+def worker_loop(iterable: bool, dataset: Dataset, index_queue: Any, result_queue: Any, auto_collation: bool,
+                collate_fn: Callable[[Any], Any], drop_last: bool, base_seed: int, worker_id: int, num_workers: int,
+                worker_init_fn: Callable[[int], None] | None, parent_pid: int) -> None:
     """The body of worker ``worker_id``: answer tasks until it gets None or its parent is gone."""
     global _worker_info
     seed = base_seed + worker_id
