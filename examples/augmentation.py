@@ -24,8 +24,8 @@ from tinypix import optim
 from tinypix.data import DataLoader, SyntheticScenes
 from tinypix.data import transforms as T
 from tinypix.models import UNet
-from tinypix.plots import colorize_depth, colorize_labels, colorize_normals
 from tinypix.training import compute_loss
+from tinypix.viz import colorize_depth, colorize_labels, colorize_normals
 
 FULL = dict(size=32, train_scenes=16, test_scenes=100, batch=8, steps=400, base=8, lr=2e-3, draws=5)
 QUICK = dict(size=32, train_scenes=4, test_scenes=8, batch=4, steps=2, base=4, lr=2e-3, draws=3)

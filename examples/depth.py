@@ -31,8 +31,8 @@ from tinypix import optim
 from tinypix.data import DataLoader, SyntheticScenes
 from tinypix.metrics import depth_metrics
 from tinypix.models import UNet
-from tinypix.plots import save_predictions
 from tinypix.training import compute_loss
+from tinypix.viz import plot_predictions, save
 
 FULL = dict(size=48, train_scenes=400, test_scenes=100, batch=16, steps=300, base=8, lr=2e-3)
 QUICK = dict(size=32, train_scenes=8, test_scenes=8, batch=4, steps=3, base=4, lr=2e-3)
@@ -126,7 +126,8 @@ def main():
 
     for name, pred in results.items():
         filename = "predictions_" + name.split()[0].lower().replace("-", "_") + ".png"
-        save_predictions(os.path.join(cfg.out, filename), "depth", test["image"].numpy(), true_depth, pred, max_rows=4)
+        save(plot_predictions("depth", test["image"].numpy(), true_depth, pred, max_rows=4),
+             os.path.join(cfg.out, filename))
         print(f"wrote {os.path.join(cfg.out, filename)}  (input | true depth | predicted, {name})")
 
 

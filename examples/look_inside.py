@@ -60,5 +60,5 @@ loss = F.cross_entropy(small(crop), target, ignore_index=SyntheticScenes.ignore_
 names = {**dict(small.named_parameters()), **dict(small.named_buffers()), "image": crop, "mask": target}
 viz.graph(loss, os.path.join(cfg.out, "unet_graph.png"), params=names)
 print(f"wrote the autograd graph of the loss ({loss.item():.3f}) to {cfg.out}")
-print("wrote", viz.show_kernels(unet.encoders[0][0], os.path.join(cfg.out, "kernels.png")))
-print("wrote", viz.show_feature_maps(unet, x[0], os.path.join(cfg.out, "feature_maps.png")))
+print("wrote", viz.save(viz.plot_kernels(unet.encoders[0][0]), os.path.join(cfg.out, "kernels.png")))
+print("wrote", viz.save(viz.plot_feature_maps(unet, x[0]), os.path.join(cfg.out, "feature_maps.png")))

@@ -29,8 +29,8 @@ import tinypix.nn as nn
 from tinypix import optim
 from tinypix.data import DataLoader, SyntheticScenes
 from tinypix.models import TaskHead, UNet
-from tinypix.plots import colorize_depth, colorize_labels, colorize_normals
 from tinypix.training import Scorer, compute_loss
+from tinypix.viz import colorize_depth, colorize_labels, colorize_normals
 
 FULL = dict(size=32, train_scenes=400, test_scenes=100, batch=16, steps=300, base=8, lr=2e-3)
 QUICK = dict(size=32, train_scenes=8, test_scenes=8, batch=4, steps=2, base=4, lr=2e-3)

@@ -26,8 +26,8 @@ from tinypix import optim
 from tinypix.data import DataLoader, SyntheticScenes
 from tinypix.metrics import normal_metrics
 from tinypix.models import UNet
-from tinypix.plots import save_predictions
 from tinypix.training import compute_loss
+from tinypix.viz import plot_predictions, save
 
 FULL = dict(size=48, train_scenes=400, test_scenes=100, batch=16, steps=400, base=8, lr=2e-3)
 QUICK = dict(size=32, train_scenes=8, test_scenes=8, batch=4, steps=3, base=4, lr=2e-3)
@@ -72,7 +72,7 @@ def main():
     print(f"predicted normals have length {lengths.min():.4f} to {lengths.max():.4f} (unit by construction)")
 
     path = os.path.join(cfg.out, "predictions.png")
-    save_predictions(path, "normals", test["image"].numpy(), true_normals, pred, max_rows=4)
+    save(plot_predictions("normals", test["image"].numpy(), true_normals, pred, max_rows=4), path)
     print(f"wrote {path}  (input | true normals | predicted, as RGB = (n + 1) / 2)")
 
 

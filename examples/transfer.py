@@ -27,8 +27,8 @@ import tinypix.nn as nn
 from tinypix import optim
 from tinypix.data import DataLoader, Dataset, SyntheticScenes
 from tinypix.models import UNet
-from tinypix.plots import colorize_labels
 from tinypix.training import compute_loss
+from tinypix.viz import colorize_labels
 
 FULL = dict(size=32, pretrain_scenes=400, pretrain_steps=400, budgets=(20, 100), test_scenes=100,
             batch=8, steps=200, probe_steps=300, base=8, lr=2e-3)

@@ -27,8 +27,8 @@ from tinypix import optim
 from tinypix.data import DataLoader, SyntheticScenes
 from tinypix.metrics import ConfusionMatrix
 from tinypix.models import UNet
-from tinypix.plots import colorize_labels
 from tinypix.training import compute_loss
+from tinypix.viz import colorize_labels
 
 FULL = dict(size=32, train_scenes=300, test_scenes=100, batch=16, steps=300, base=8, stack_width=32, lr=2e-3,
             patch_sizes=(5, 13), patch_batch=256, patch_steps=400, timed_images=20)

@@ -15,7 +15,7 @@ import tinypix
 
 MODULES = ["tinypix", "tinypix.functional", "tinypix.nn", "tinypix.nn.init", "tinypix.nn.utils",
            "tinypix.optim", "tinypix.optim.lr_scheduler", "tinypix.utils.data", "tinypix.metrics",
-           "tinypix.testing", "tinypix.models"]
+           "tinypix.testing", "tinypix.models", "tinypix.viz"]
 DUNDERS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__"}
 
 
@@ -51,8 +51,8 @@ def api():
             if not getattr(obj, "__module__", "").startswith("tinypix"):
                 continue
             found = members(obj) if inspect.isclass(obj) else [obj] if inspect.isfunction(obj) else []
-            for function in found:
-                if function not in seen:
+            for function in found:  # (matplotlib writes a `set` method into a Figure subclass)
+                if function not in seen and function.__module__.startswith("tinypix"):
                     seen.add(function)
                     yield f"{function.__module__}:{function.__qualname__}", function
 
@@ -77,7 +77,8 @@ def test_public_callables_are_annotated(name, function):
     if signature.return_annotation is inspect.Signature.empty:
         missing.append("return")
     assert not missing, f"{name}: no annotation for {', '.join(missing)}"
-    namespace = {**vars(importlib.import_module("tinypix.typing")), "Tensor": tinypix.Tensor}
+    namespace = {**vars(importlib.import_module("tinypix.typing")), "Tensor": tinypix.Tensor,
+                 "Module": tinypix.nn.Module}
     typing.get_type_hints(function, globalns={**namespace, **function.__globals__})
 
 

@@ -79,7 +79,7 @@ __all__ = sorted(name for name, value in globals().items()
 
 # Subpackages that ``import tinypix`` does not load, to stay quick; each loads on first use, as in
 # ``tinypix.models.UNet(...)`` or ``tinypix.utils.data.DataLoader``.
-_LAZY = ("cli", "data", "metrics", "models", "plots", "testing", "training", "utils", "viz")
+_LAZY = ("cli", "data", "metrics", "models", "testing", "training", "utils", "viz")
 
 
 def __getattr__(name):

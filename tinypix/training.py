@@ -129,9 +129,11 @@ def predictions_for_pictures(task, output):
     return output.numpy()[:, 0] if task == "depth" else output.numpy()
 
 
-def checkpoint_state(model, optimizer, scheduler, epoch, history, config):
+def checkpoint_state(model, optimizer, scheduler, epoch, history, config, **extra):
+    """What a run needs to continue: weights, optimizer and schedule, the finished ``epoch``s and
+    their ``history``, the ``config``, and ``extra`` (where in an epoch it stopped, and so on)."""
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history, "config": config}
+            "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history, "config": config, **extra}
 
 
 def write_metrics(out_dir, history, config, seconds):
@@ -159,5 +161,5 @@ def make_loaders(config):
     return train, val
 
 
-def save_checkpoint(path, model, optimizer, scheduler, epoch, history, config):
-    save(checkpoint_state(model, optimizer, scheduler, epoch, history, config), path)
+def save_checkpoint(path, model, optimizer, scheduler, epoch, history, config, **extra):
+    save(checkpoint_state(model, optimizer, scheduler, epoch, history, config, **extra), path)
