@@ -32,14 +32,17 @@ def setup(name, doc, full, quick):
     """Parse the command line, seed everything, make the output folder; return the settings.
 
     Returns a namespace holding every key of ``full`` (or of ``quick`` in reduced mode), plus
-    ``quick`` (bool), ``out`` (the folder for this script's pictures) and ``seed``.
+    ``quick`` (bool), ``out`` (the folder for this script's pictures), ``seed`` and ``seeds`` (the
+    seeds a lesson repeats its runs over: 3 by default, 1 with ``--quick``).
     """
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="reduced mode: tiny data and a few steps (also TINYPIX_EXAMPLES_QUICK=1)")
     parser.add_argument("--out", default=None, help="folder for the pictures (default examples/out/<script>)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds per lesson, from --seed on (default 3; 1 with --quick)")
     args = parser.parse_args()
     is_quick = args.quick or os.environ.get("TINYPIX_EXAMPLES_QUICK", "") not in ("", "0")
     root = os.environ.get("TINYPIX_EXAMPLES_OUT") or os.path.join(HERE, "out")
@@ -49,6 +52,7 @@ def setup(name, doc, full, quick):
     np.random.seed(args.seed)
     cfg = types.SimpleNamespace(**(quick if is_quick else full))
     cfg.quick, cfg.out, cfg.seed = is_quick, out, args.seed
+    cfg.seeds = list(range(args.seed, args.seed + (args.seeds or (1 if is_quick else 3))))
     print(f"{name}: {'reduced (--quick)' if is_quick else 'full'} mode, pictures in {out}")
     return cfg
 
@@ -129,6 +133,32 @@ def print_table(headers, rows, title=None):
     for r in cells[1:]:
         print(line(r))
     print(flush=True)
+
+
+def spread(values, digits=3):
+    """'mean ± standard deviation' of one arm's values over seeds, e.g. '0.712 ± 0.013'."""
+    v = np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.{digits}g} ± {v.std():.2g}" if v.size > 1 else f"{v.mean():.{digits}g}"
+
+
+def lesson(claim, better, worse, names=("A", "B"), higher=True, margin=0.0, digits=3):
+    """Print the lesson line, and return whether it was shown.
+
+    ``better`` and ``worse`` hold one number per seed for the arm the lecture says wins and for the
+    one it says loses (paired: the same seeds, in the same order). The lesson is shown when the
+    claimed winner wins on every seed, by more than ``margin`` on average::
+
+        lesson: a U-Net beats a stack of the same cost — shown (mIoU 0.81 ± 0.01 vs 0.62 ± 0.03, 3 seeds)
+    """
+    b, w = np.asarray(better, dtype=np.float64), np.asarray(worse, dtype=np.float64)
+    if b.shape != w.shape or b.ndim != 1 or b.size == 0:
+        raise ValueError(f"lesson: give one number per seed for both arms, got {b.shape} and {w.shape}")
+    gain = b - w if higher else w - b
+    shown = bool(np.all(gain > 0) and gain.mean() > margin)
+    detail = (f"{names[0]} {spread(b, digits)} vs {names[1]} {spread(w, digits)}, "
+              f"{b.size} seed{'s' if b.size > 1 else ''}")
+    print(f"lesson: {claim} — {'shown' if shown else 'NOT shown'} ({detail})", flush=True)
+    return shown
 
 
 def pyplot():
