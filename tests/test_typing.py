@@ -15,7 +15,7 @@ import tinypix
 
 MODULES = ["tinypix", "tinypix.functional", "tinypix.nn", "tinypix.nn.init", "tinypix.nn.utils",
            "tinypix.optim", "tinypix.optim.lr_scheduler", "tinypix.utils.data", "tinypix.metrics",
-           "tinypix.testing", "tinypix.models", "tinypix.viz"]
+           "tinypix.testing", "tinypix.models", "tinypix.viz", "tinypix.distributed", "tinypix.nn.parallel"]
 DUNDERS = {"__init__", "__call__", "__len__", "__getitem__", "__iter__"}
 
 
@@ -78,8 +78,8 @@ def test_public_callables_are_annotated(name, function):
         missing.append("return")
     assert not missing, f"{name}: no annotation for {', '.join(missing)}"
     namespace = {**vars(importlib.import_module("tinypix.typing")), "Tensor": tinypix.Tensor,
-                 "Module": tinypix.nn.Module}
-    typing.get_type_hints(function, globalns={**namespace, **function.__globals__})
+                 "Module": tinypix.nn.Module, "RemovableHandle": tinypix.nn.hooks.RemovableHandle}
+    typing.get_type_hints(function, globalns={**namespace, **inspect.unwrap(function).__globals__})
 
 
 def test_py_typed_ships_with_the_package():

@@ -279,10 +279,33 @@ def _accumulate(store, i, g):
     store[i] = g if store[i] is None else store[i] + g
 
 
+def _hooked_leaves(order):
+    """{id(leaf): [gradients it will receive in this backward, leaf]} for the leaves with
+    post-accumulate hooks, so each hook runs once, after its leaf's last gradient."""
+    hooked = {}
+    for node in order:
+        for t, wanted, (parent, _) in zip(node.inputs, node.needs_input_grad, node.edges):
+            if parent is None and wanted and t._post_accumulate_grad_hooks:
+                hooked.setdefault(id(t), [0, t])[0] += 1
+    return hooked
+
+
+def _leaf_received(hooked, t):
+    entry = hooked.get(id(t))
+    if entry is not None:
+        entry[0] -= 1
+        if entry[0] == 0:
+            del hooked[id(t)]
+            for hook in list(t._post_accumulate_grad_hooks.values()):
+                hook(t)
+
+
 def run_backward(root: Tensor, grad: Array, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (an array shaped like ``root``) through the graph that made ``root``."""
     if root._ctx is None:  # a leaf: its gradient is the seed itself
         root._accumulate_grad(grad)
+        for hook in list((root._post_accumulate_grad_hooks or {}).values()):
+            hook(root)
         return
     order = _topological_order(root._ctx)
     for node in order:
@@ -293,12 +316,17 @@ def run_backward(root: Tensor, grad: Array, retain_graph: bool = False) -> None:
                 "the first time if you need to backpropagate twice.")
         node._out_grads = [None] * len(node._out_meta)
     root._ctx._out_grads[root._index] = grad
+    hooked = _hooked_leaves(order)
 
     for node in order:
         dys = node._out_grads
         node._out_grads = None
         if all(d is None for d in dys):
-            continue  # no path from the root reaches this output
+            if hooked:  # no path from the root reaches this output: its leaves get nothing from it
+                for t, wanted, (parent, _) in zip(node.inputs, node.needs_input_grad, node.edges):
+                    if parent is None and wanted:
+                        _leaf_received(hooked, t)
+            continue
         xp = get_array_module(*[d for d in dys if d is not None])
         dys = [xp.zeros(s, dtype=dt) if d is None else d for d, (s, dt) in zip(dys, node._out_meta)]
         grads = node.backward(node, *dys)
@@ -310,17 +338,20 @@ def run_backward(root: Tensor, grad: Array, retain_graph: bool = False) -> None:
             raise RuntimeError(f"{type(node).__name__}.backward returned {len(grads)} gradients "
                                f"for {len(node.inputs)} inputs")
         for t, g, wanted, (parent, index) in zip(node.inputs, grads, node.needs_input_grad, node.edges):
-            if g is None or not wanted:
+            if not wanted:
                 continue
-            if g.shape != t.shape:  # (an in-place op keeps the shape, so t's is the one it had)
-                raise RuntimeError(f"{type(node).__name__}.backward returned a gradient of shape "
-                                   f"{g.shape} for an input of shape {t.shape}")
-            if parent is None:
-                t._accumulate_grad(g)
-            else:
-                if t._retains_grad and t._ctx is parent:  # not after an in-place op replaced it
+            if g is not None:
+                if g.shape != t.shape:  # (an in-place op keeps the shape, so t's is the one it had)
+                    raise RuntimeError(f"{type(node).__name__}.backward returned a gradient of shape "
+                                       f"{g.shape} for an input of shape {t.shape}")
+                if parent is None:
                     t._accumulate_grad(g)
-                _accumulate(parent._out_grads, index, g)
+                else:
+                    if t._retains_grad and t._ctx is parent:  # not after an in-place op replaced it
+                        t._accumulate_grad(g)
+                    _accumulate(parent._out_grads, index, g)
+            if parent is None and hooked:
+                _leaf_received(hooked, t)
         if not retain_graph:
             node._saved = ()
             node._released = True

@@ -237,11 +237,38 @@ class StopRequests:
                 signal.signal(s, handler)
 
 
+def join_job():
+    """(rank, world size): under ``mpiexec -n N`` join the job of N processes (each keeping to its
+    share of the cores), else (0, 1)."""
+    from . import distributed as dist
+    from .kernels import get_num_threads, set_num_threads
+    if dist.launched_size() == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    local = int(os.environ.get("MPI_LOCALNRANKS", dist.get_world_size()))
+    set_num_threads(max(1, get_num_threads() // local))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def agreed_stop(stop, world):
+    """The signal that stops the run, the same on every rank (the largest any rank received)."""
+    if world == 1:
+        return stop.signal
+    from . import distributed as dist
+    from .creation import tensor
+    flag = tensor([stop.signal or 0])
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return int(flag.item()) or None
+
+
 def train(args):
     import numpy as np
     from tqdm import tqdm
     from . import optim
     from .creation import generator, manual_seed
+    from .nn import SyncBatchNorm
+    from .nn.parallel import DistributedDataParallel
     from .training import (MAIN_METRIC, build_model, compute_loss, evaluate, make_loaders, save_checkpoint,
                            to_device, write_metrics)
     from .viz import plot_curves, save
@@ -265,16 +292,22 @@ def train(args):
                   "augment": not args.no_augment,
                   "num_classes": args.num_classes if args.data is not None and args.task == "segmentation" else 4}
     check_device(args.device)
+    rank, world = join_job()
+    if config["batch_size"] % world:
+        raise usage(f"--batch-size {config['batch_size']}: shared by {world} processes, it must be a multiple "
+                    f"of {world}")
     try:
-        train_loader, val_loader = make_loaders(config)
+        train_loader, val_loader = make_loaders(config, rank, world)
     except (OSError, ValueError) as e:
         raise data_error("--data", config["data"], e) from e
     if len(train_loader) == 0:
         raise usage(f"--batch-size {config['batch_size']}: larger than the {len(train_loader.dataset)} "
                     f"training images, so an epoch has no full batch; use a smaller one")
+    leader = rank == 0  # writes the run folder and prints; the other ranks only train
 
     manual_seed(config["seed"])
     model = build_model(config).to(args.device)
+    net = model if world == 1 else DistributedDataParallel(SyncBatchNorm.convert_sync_batchnorm(model))
     optimizer = optim.AdamW(parameter_groups(model, config["weight_decay"]), lr=config["lr"])
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["epochs"])
     history, epoch, done, losses = [], 0, 0, []
@@ -292,12 +325,15 @@ def train(args):
             generator().bit_generator.state = state["rng"]
         if epoch >= config["epochs"]:
             raise usage(f"--resume: the run in {out} already has {epoch} epochs; ask for more with --epochs")
-        print(f"resuming {out} at epoch {epoch + 1}, batch {done + 1}", flush=True)
-    os.makedirs(out, exist_ok=True)
+        if leader:
+            print(f"resuming {out} at epoch {epoch + 1}, batch {done + 1}", flush=True)
+    if leader:
+        os.makedirs(out, exist_ok=True)
 
     def checkpoint(epoch, done, losses):
-        save_checkpoint(ckpt, model, optimizer, scheduler, epoch, history, config,
-                        batches_done=done, epoch_losses=losses, rng=generator().bit_generator.state)
+        if leader:
+            save_checkpoint(ckpt, model, optimizer, scheduler, epoch, history, config, batches_done=done,
+                            epoch_losses=losses, rng=generator().bit_generator.state, processes=world)
 
     metric = MAIN_METRIC[config["task"]]
     began = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
@@ -305,22 +341,23 @@ def train(args):
         for epoch in range(epoch, config["epochs"]):
             train_loader.set_epoch(epoch)
             bar = tqdm(total=len(train_loader), initial=done, desc=f"epoch {epoch + 1}/{config['epochs']}",
-                       unit="batch", disable=args.quiet, leave=False)
+                       unit="batch", disable=args.quiet or not leader, leave=False)
             t0, seen = time.perf_counter(), 0
             for i, batch in enumerate(train_loader):
                 if i < done:  # drawn as before, so the rest of the epoch is the same
                     continue
-                if stop.signal is not None:
+                signum = agreed_stop(stop, world)
+                if signum is not None:
                     bar.close()
                     checkpoint(epoch, i, losses)
-                    return interrupted(stop.signal, epoch, i, len(train_loader), ckpt)
+                    return interrupted(signum, epoch, i, len(train_loader), ckpt, leader)
                 batch = to_device(batch, args.device)
-                loss = compute_loss(config["task"], model(batch["image"]), batch)
+                loss = compute_loss(config["task"], net(batch["image"]), batch)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
-                seen += batch["image"].shape[0]
+                seen += batch["image"].shape[0] * world
                 bar.update()
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", img_per_s=f"{seen / (time.perf_counter() - t0):.0f}")
             bar.close()
@@ -330,24 +367,28 @@ def train(args):
                             **metrics, "seconds": round(time.perf_counter() - began, 1)})
             done, losses = 0, []
             checkpoint(epoch + 1, 0, [])
-            write_metrics(out, history, config, time.perf_counter() - began)
-            save(plot_curves(history, metric), os.path.join(out, "curves.png"))
-            print(f"epoch {epoch + 1:2d}/{config['epochs']}  train loss {history[-1]['train_loss']:.4f}  "
-                  f"held-out loss {val_loss:.4f}  " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
-                  flush=True)
-            if stop.signal is not None and epoch + 1 < config["epochs"]:
-                return interrupted(stop.signal, epoch + 1, 0, len(train_loader), ckpt)
-    save_prediction_grid(model, val_loader, config, os.path.join(out, "predictions.png"))
-    print(f"done in {time.perf_counter() - began:.0f} s; wrote {out}/metrics.json, curves.png, "
-          f"predictions.png, checkpoint.npz")
+            if leader:
+                write_metrics(out, history, config, time.perf_counter() - began)
+                save(plot_curves(history, metric), os.path.join(out, "curves.png"))
+                print(f"epoch {epoch + 1:2d}/{config['epochs']}  train loss {history[-1]['train_loss']:.4f}  "
+                      f"held-out loss {val_loss:.4f}  " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+                      flush=True)
+            signum = agreed_stop(stop, world)
+            if signum is not None and epoch + 1 < config["epochs"]:
+                return interrupted(signum, epoch + 1, 0, len(train_loader), ckpt, leader)
+    if leader:
+        save_prediction_grid(model, val_loader, config, os.path.join(out, "predictions.png"))
+        print(f"done in {time.perf_counter() - began:.0f} s" + (f" on {world} processes" if world > 1 else "")
+              + f"; wrote {out}/metrics.json, curves.png, predictions.png, checkpoint.npz")
     return 0
 
 
-def interrupted(signum, epoch, batch, batches, ckpt):
+def interrupted(signum, epoch, batch, batches, ckpt, leader=True):
     """Report a stop after ``epoch`` finished epochs and ``batch`` batches of the next one."""
     name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     where = f"in epoch {epoch + 1} after batch {batch} of {batches}" if batch else f"after epoch {epoch}"
-    print(f"\n{name}: stopped {where}; checkpoint saved to {ckpt}; continue with --resume", flush=True)
+    if leader:
+        print(f"\n{name}: stopped {where}; checkpoint saved to {ckpt}; continue with --resume", flush=True)
     return 128 + signum  # the shell's status for a process ended by that signal
 
 
@@ -453,19 +494,37 @@ def main(argv=None):
     if argv is None:
         _opt_in()
     if args.debug:
-        return args.run(args)
+        return finish_job(args.run(args))
     try:
-        return args.run(args)
-    except CommandError as e:
-        print(f"tinypix {args.command}: {e}", file=sys.stderr)
+        return finish_job(args.run(args))
+    except CommandError as e:  # the same on every rank of a job: one of them says it
+        if job_rank() in (None, 0):
+            print(f"tinypix {args.command}: {e}", file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
         print(f"tinypix {args.command}: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
     except Exception as e:  # a failure no check foresaw: still one line, and the way to see more
-        print(f"tinypix {args.command}: {type(e).__name__}: {first_line(e)} (run again with --debug "
+        where = "" if job_rank() is None else f"rank {job_rank()}: "
+        print(f"tinypix {args.command}: {where}{type(e).__name__}: {first_line(e)} (run again with --debug "
               f"for the traceback)", file=sys.stderr)
+        from . import distributed as dist
+        dist._abort("failed")  # in a job of several processes, end them all
         return 1
+
+
+def job_rank():
+    """This process's rank in a job of several, or None."""
+    from . import distributed as dist
+    return dist.get_rank() if dist.is_initialized() and dist.get_world_size() > 1 else None
+
+
+def finish_job(status):
+    """Leave the job (if any) with every rank, and return ``status``."""
+    from . import distributed as dist
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return status
 
 
 def _opt_in():

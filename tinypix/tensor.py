@@ -13,7 +13,7 @@ go through :meth:`Tensor._inplace`, which says how they meet autograd.
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any, Iterable, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, overload
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .backend import CPU, CUDA, device_of, get_array_module, is_cupy_array, norm
 from .backend import device as _device  # for annotations: the class body defines a `device` property
 
 if TYPE_CHECKING:
+    from .nn.hooks import RemovableHandle
     from .typing import Array, DeviceLike, DTypeLike, Number, ShapeLike
 
 
@@ -171,6 +172,24 @@ class Tensor(TensorMethods):
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
         return self
+
+    _post_accumulate_grad_hooks: dict[builtins.int, Callable[[Tensor], None]] | None = None
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call ``hook(self)`` once per backward, after the last gradient of that backward has been
+        added to this leaf's ``.grad`` (PyTorch's name; what data-parallel training uses to send a
+        gradient as soon as it is ready)."""
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate .grad; "
+                               "this one was computed by an op")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: this tensor does not require grad")
+        from .nn.hooks import RemovableHandle
+        if self._post_accumulate_grad_hooks is None:
+            self._post_accumulate_grad_hooks = {}
+        handle = RemovableHandle(self._post_accumulate_grad_hooks)
+        self._post_accumulate_grad_hooks[handle.id] = hook
+        return handle
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""

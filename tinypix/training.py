@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from . import distributed as dist
 from . import functional as F
 from .autograd import no_grad
 from .data import DataLoader, DepthNormalsFolder, SegmentationFolder, SyntheticScenes
@@ -16,6 +17,7 @@ from .data.transforms import RandomHorizontalFlip, RandomResizedCrop, Resize
 from .metrics import ConfusionMatrix, depth_metrics, normal_metrics
 from .models import FCN, SegNet, UNet, default_out_channels
 from .serialization import load, save
+from .utils.data import DistributedSampler, Subset
 
 MAIN_METRIC = {"segmentation": "miou", "depth": "delta1", "normals": "within_22.5"}
 
@@ -95,6 +97,18 @@ class Scorer:
         if "depth_valid" in batch:
             self.masks.append(batch["depth_valid"].numpy())
 
+    @staticmethod
+    def combined(scorers):
+        """One Scorer holding what all of ``scorers`` have seen (the ranks' shares)."""
+        whole = Scorer(scorers[0].task, scorers[0].confusion.num_classes if scorers[0].confusion else 0)
+        for s in scorers:
+            if whole.confusion is not None:
+                whole.confusion.matrix += s.confusion.matrix
+            whole.preds += s.preds
+            whole.targets += s.targets
+            whole.masks += s.masks
+        return whole
+
     def result(self):
         if self.task == "segmentation":
             return {"miou": self.confusion.miou(), "pixel_accuracy": self.confusion.pixel_accuracy()}
@@ -109,7 +123,8 @@ def to_device(batch, device):
 
 
 def evaluate(model, loader, config):
-    """Mean loss and metrics on a loader, in eval mode and without a graph."""
+    """Mean loss and metrics on a loader, in eval mode and without a graph. In a process group of
+    several ranks, each scores its own share and the results are combined over all of them."""
     model.eval()
     scorer, losses = Scorer(config["task"], config["num_classes"]), []
     with no_grad():
@@ -119,6 +134,11 @@ def evaluate(model, loader, config):
             losses.append(compute_loss(config["task"], output, batch).item())
             scorer.update(output.cpu(), {k: v.cpu() for k, v in batch.items()})
     model.train()
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        shares = [None] * dist.get_world_size()
+        dist.all_gather_object(shares, (losses, scorer))
+        losses = [loss for share, _ in shares for loss in share]
+        scorer = Scorer.combined([s for _, s in shares])
     return float(np.mean(losses)), scorer.result()
 
 
@@ -152,12 +172,23 @@ def load_checkpoint(path):
     return state
 
 
-def make_loaders(config):
+def make_loaders(config, rank=0, world_size=1):
+    """(training, held-out) loaders. With ``world_size`` ranks, rank ``rank`` gets its share: an
+    equal part of each epoch's shuffled order in batches of ``batch_size / world_size`` (one global
+    batch per step across the ranks), and every ``world_size``-th held-out sample, unpadded, so
+    that the reduced metrics are those of the whole held-out set."""
     train_set, val_set = datasets(config)
     flip = RandomHorizontalFlip() if config["augment"] else None  # drawn from the loader's seeded rng
-    train = DataLoader(train_set, batch_size=config["batch_size"], shuffle=True, drop_last=True,
-                       seed=config["seed"], transform=flip)
-    val = DataLoader(val_set, batch_size=config["batch_size"], shuffle=False)
+    batch = config["batch_size"] // world_size
+    if world_size == 1:
+        train = DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=True, seed=config["seed"],
+                           transform=flip)
+    else:
+        share = DistributedSampler(train_set, world_size, rank, shuffle=True, seed=config["seed"], drop_last=True)
+        train = DataLoader(train_set, batch_size=batch, drop_last=True, seed=config["seed"] + 1000003 * rank,
+                           transform=flip, sampler=share)
+        val_set = Subset(val_set, range(rank, len(val_set), world_size))
+    val = DataLoader(val_set, batch_size=batch, shuffle=False)
     return train, val
 
 

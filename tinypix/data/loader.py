@@ -113,6 +113,8 @@ class DataLoader(data.DataLoader):
             from ``seed`` too (so the augmentation depends on ``num_workers``).
         num_workers, collate_fn, pin_memory, timeout, worker_init_fn, multiprocessing_context,
         prefetch_factor, persistent_workers: as for ``tinypix.utils.data.DataLoader``.
+        sampler: the indices to visit instead of the loader's own order (with ``shuffle=False``),
+            e.g. a ``DistributedSampler`` for one rank's share; ``set_epoch`` is passed on to it.
 
     ``len(loader)`` is the number of batches per pass. Each batch is ``default_collate`` of the
     samples: for sample dicts of arrays, a dict mapping every key to a Tensor of the stacked arrays,
@@ -125,11 +127,15 @@ class DataLoader(data.DataLoader):
                  collate_fn: Callable[[Any], Any] | None = None, pin_memory: bool = False, timeout: float = 0,
                  worker_init_fn: Callable[[int], None] | None = None,
                  multiprocessing_context: str | multiprocessing.context.BaseContext | None = None,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 sampler: data.Sampler[int] | None = None) -> None:
         # Independent streams, so that switching shuffling on or off leaves augmentation alone,
         # and the workers' seeds take nothing from either.
         self._seeds = shuffle_seed, transform_seed, worker_seed = np.random.SeedSequence(seed).spawn(3)
-        if shuffle:
+        if sampler is not None:
+            if shuffle:
+                raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        elif shuffle:
             sampler = RandomSampler(dataset, generator=np.random.default_rng(shuffle_seed))
         else:
             sampler = SequentialSampler(dataset)
@@ -159,3 +165,5 @@ class DataLoader(data.DataLoader):
         if isinstance(self.collate_fn, Augment):
             self.collate_fn.reseed(transform_seed)
         self.generator = np.random.default_rng(worker_seed)
+        if hasattr(self.sampler, "set_epoch"):  # a DistributedSampler: its order is the epoch's too
+            self.sampler.set_epoch(epoch)

@@ -16,4 +16,6 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Lo
                    NLLLoss, SmoothL1Loss)
 from .module import Module
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from .sync_batchnorm import SyncBatchNorm
+from . import parallel
 from .parameter import Parameter

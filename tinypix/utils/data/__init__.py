@@ -11,6 +11,7 @@ Names, arguments, defaults and errors are PyTorch's. Randomness comes from NumPy
 """
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader
+from .distributed import DistributedSampler
 from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
 from .worker import WorkerInfo, get_worker_info
@@ -18,5 +19,6 @@ from .worker import WorkerInfo, get_worker_info
 __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset", "Subset", "random_split",
     "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler",
+    "DistributedSampler",
     "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
 ]
