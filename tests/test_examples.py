@@ -24,7 +24,10 @@ SCRIPTS = {
     "autoencoder": ["reconstructions.png", "interpolation.png"],
     "edges_to_image": ["sketch_output_truth.png"],
     "wrong_ways": ["predictions.png"],
-    "transpose_conv": ["conv_matrix.png", "tiles_and_checkerboard.png"],
+    "transpose_conv": ["conv_matrix.png", "conv_matrix_1d.png", "tiles_and_checkerboard.png"],
+    "lecture_pictures": ["unpooling.png", "conv_matrix_1d.png", "tiles_and_checkerboard.png", "receptive_field.png",
+                         "patch_windows.png"],
+    "from_scratch": ["curves.png", "predictions.png"],
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
