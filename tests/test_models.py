@@ -115,3 +115,48 @@ def test_unet_learns_a_generated_labelling():
     cm = ConfusionMatrix(2)
     cm.update(pred, test_labels)
     assert cm.miou() > 0.8, f"held-out mIoU {cm.miou():.3f} after 40 steps"
+
+
+def _outputs_with_bottleneck_held(model, inputs):
+    """The model's outputs for ``inputs`` when every input gets the same bottleneck features."""
+    model.eval()
+    fixed = []
+
+    def hold(module, args, output):
+        if not fixed:
+            fixed.append(output.detach())
+        return fixed[0]
+
+    handle = model.encoders[-1].register_forward_hook(hold)
+    with tinypix.no_grad():
+        outputs = [model(x).numpy() for x in inputs]
+    handle.remove()
+    return outputs
+
+
+def test_unet_without_skips_sees_the_input_only_through_its_bottleneck():
+    tinypix.manual_seed(0)
+    x1, x2 = tinypix.randn(1, 3, 16, 16), tinypix.randn(1, 3, 16, 16)
+    tinypix.manual_seed(1)
+    plain = UNet(3, 4, base_channels=4, depth=2, skips=False)
+    a, b = _outputs_with_bottleneck_held(plain, [x1, x2])
+    np.testing.assert_array_equal(a, b)
+    tinypix.manual_seed(1)
+    unet = UNet(3, 4, base_channels=4, depth=2)
+    a, b = _outputs_with_bottleneck_held(unet, [x1, x2])
+    assert np.abs(a - b).max() > 1e-3  # the skips carry the input's detail past the bottleneck
+    # Without skips each decoder block takes only the upsampled map: half the input channels.
+    assert [d[0].in_channels for d in plain.decoders] == [8, 4]
+    assert [d[0].in_channels for d in unet.decoders] == [16, 8]
+
+
+def test_unet_skips_default_is_the_unet():
+    tinypix.manual_seed(2)
+    a = UNet(3, 4, base_channels=4, depth=2)
+    tinypix.manual_seed(2)
+    b = UNet(3, 4, base_channels=4, depth=2, skips=True)
+    x = tinypix.randn(2, 3, 12, 12)
+    for (na, pa), (nb, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert na == nb
+        np.testing.assert_array_equal(pa.numpy(), pb.numpy())
+    np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
