@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function, unbroadcast
-from ..backend import get_array_module, to_device
+from ..backend import device_of, get_array_module, to_device
 from ..tensor import Tensor, check_same_device
 from .elementwise import where
 from .norm import normalize
@@ -30,13 +31,19 @@ def _check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _label_weights(target, weight, ignore_index, dtype):
-    """(safe labels with ignored ones set to 0, valid mask, per-element weights W)."""
+def _label_weights(target, weight, ignore_index, C, dtype):
+    """(safe labels with ignored ones set to 0, valid mask, per-element weights W).
+
+    A label outside [0, C) that is not ignore_index gets a NaN weight, so its loss, its gradient
+    and a reduced loss come out NaN, never those of a wrong class. Only a GPU gets this far with
+    one: on the CPU _check_labels raises first.
+    """
     xp = get_array_module(target)
     valid = target != ignore_index
-    safe = xp.where(valid, target, 0)
+    outside = valid & ((target < 0) | (target >= C))
+    safe = xp.where(valid & ~outside, target, 0)
     W = valid.astype(dtype) if weight is None else weight.astype(dtype)[safe] * valid
-    return safe, valid, W
+    return safe, valid, xp.where(outside, np.dtype(dtype).type(np.nan), W)
 
 
 def _weighted_reduce(loss, W, reduction):
@@ -78,7 +85,7 @@ class SoftmaxCrossEntropy(Function):
         xp = get_array_module(x)
         shifted = x - x.max(axis=1, keepdims=True)
         logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        safe, valid, W = _label_weights(target, weight, ignore_index, x.dtype)
+        safe, valid, W = _label_weights(target, weight, ignore_index, x.shape[1], x.dtype)
         loss = -W * xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
         C = x.shape[1]
         if smoothing:
@@ -114,7 +121,7 @@ class NLL(Function):
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, reduction):
         xp = get_array_module(x)
-        safe, _, W = _label_weights(target, weight, ignore_index, x.dtype)
+        safe, _, W = _label_weights(target, weight, ignore_index, x.shape[1], x.dtype)
         ctx.save_for_backward(safe, W)
         ctx.C, ctx.reduction = x.shape[1], reduction
         return _weighted_reduce(-W * xp.take_along_axis(x, safe[:, None], axis=1)[:, 0], W, reduction)
@@ -143,8 +150,11 @@ def _check_labels(op, x, target, weight, ignore_index):
         raise ValueError(f"{op}: weight must have shape ({C},), one entry per class, got {weight.shape}")
     check_same_device(op, [t for t in (x, target, weight) if t is not None])
     t = target.data
-    # Checked on every call (one sync on a GPU): an out-of-range label would otherwise index
-    # out of bounds or silently pick a wrong class.
+    # Checked on every call on the CPU: an out-of-range label would otherwise give NaN (see
+    # _label_weights) with no word of why. On a GPU reading the answer back makes the host wait
+    # for the whole forward pass, in every step, so there only detect_anomaly() checks.
+    if device_of(t) == "cuda" and not autograd._anomaly_mode:
+        return
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bad.any():
         label = int(t[bad].reshape(-1)[0])
@@ -160,6 +170,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, i
     weight: (C,) class weights; ignore_index: label whose elements are skipped;
     label_smoothing s: the target distribution is (1 - s) onehot + s / C (PyTorch's formula,
     including its weighted normalization). Returns a scalar, or (N, *) with reduction='none'.
+    A label outside [0, C) raises ValueError on the CPU; on a GPU it gives a NaN loss, and
+    raises only inside ``tinypix.autograd.detect_anomaly()`` (checking costs a wait per step).
     """
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
