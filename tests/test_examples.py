@@ -15,7 +15,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 # script -> the pictures it must write
 SCRIPTS = {
-    "depth": ["predictions_l1.png", "predictions_scale_invariant.png"],
+    "depth": ["predictions.png"],
     "normals": ["predictions.png"],
     "multitask": ["predictions.png"],
     "transfer": ["predictions.png"],

@@ -208,3 +208,38 @@ def test_clear_errors():
         T.RandomHorizontalFlip()({**s, "id": np.zeros(3)}, rng())
     with pytest.raises(ValueError, match="height and width"):
         T.Resize(4)({**s, "depth": np.ones((5, 5), np.float32)}, rng())
+
+
+@given(st.floats(0.05, 20.0), st.floats(1.0, 8.0), st.integers(0, 1000))
+def test_random_depth_scale_multiplies_depth_by_one_factor_and_leaves_the_rest(lo, ratio, seed):
+    s = derived_sample(6, 7, seed=seed)
+    s["depth"] = np.where(s["depth_valid"], s["depth"], np.float32(0))  # a sensor's holes read 0
+    out = T.RandomDepthScale((lo, lo * ratio))(s, rng(seed))
+    factor = out["depth"][s["depth_valid"]] / s["depth"][s["depth_valid"]]
+    np.testing.assert_allclose(factor, factor[0], rtol=1e-6)  # one factor for the whole scene
+    assert lo * (1 - 1e-6) <= factor[0] <= lo * ratio * (1 + 1e-6)
+    assert np.all(out["depth"][~s["depth_valid"]] == 0) and out["depth"].dtype == np.float32
+    for k in ("image", "mask", "normals", "depth_valid"):  # scaling the world moves none of these
+        assert out[k] is s[k]
+    assert not np.shares_memory(out["depth"], s["depth"])
+
+
+def test_random_depth_scale_is_log_uniform():
+    s = {"depth": np.ones((1, 1), np.float32)}
+    t = T.RandomDepthScale((0.25, 4.0))
+    g = rng(3)
+    logs = np.log([t(s, g)["depth"][0, 0] for _ in range(4000)])
+    # log s uniform on [log 1/4, log 4]: mean 0, and a quarter of the draws in each quarter of the range
+    assert abs(logs.mean()) < 0.05 and logs.min() >= np.log(0.25) - 1e-6 and logs.max() <= np.log(4.0) + 1e-6
+    counts = np.histogram(logs, bins=4, range=(np.log(0.25), np.log(4.0)))[0]
+    assert np.all(np.abs(counts - 1000) < 120), counts
+    np.testing.assert_array_equal(T.RandomDepthScale((1, 1))(s, g)["depth"], s["depth"])
+
+
+def test_random_depth_scale_errors():
+    with pytest.raises(ValueError, match=r"RandomDepthScale: scale must be \(lo, hi\) with 0 < lo <= hi"):
+        T.RandomDepthScale((2.0, 1.0))
+    with pytest.raises(ValueError, match=r"RandomDepthScale: scale must be"):
+        T.RandomDepthScale((0.0, 1.0))
+    with pytest.raises(ValueError, match="RandomDepthScale needs a 'depth' key.*'image'"):
+        T.RandomDepthScale()({"image": np.zeros((3, 2, 2), np.float32)}, rng())

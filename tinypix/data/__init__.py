@@ -13,13 +13,13 @@ from . import transforms
 from .folders import DepthNormalsFolder, SegmentationFolder, read_depth, read_image, read_mask, read_normals
 from .loader import DataLoader, Dataset, collate
 from .scenes import Box, Cylinder, Ground, Scene, Sphere, SyntheticScenes, Wall, random_scene, render_scene
-from .transforms import (ColorJitter, Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop,
-                         Resize, Transform)
+from .transforms import (ColorJitter, Compose, Normalize, RandomCrop, RandomDepthScale, RandomHorizontalFlip,
+                         RandomResizedCrop, Resize, Transform)
 
 __all__ = [
     "Dataset", "DataLoader", "collate",
     "SyntheticScenes", "Scene", "Ground", "Wall", "Sphere", "Box", "Cylinder", "random_scene", "render_scene",
     "SegmentationFolder", "DepthNormalsFolder", "read_image", "read_mask", "read_depth", "read_normals",
     "transforms", "Transform", "Compose", "RandomHorizontalFlip", "RandomCrop", "Resize", "RandomResizedCrop",
-    "ColorJitter", "Normalize",
+    "ColorJitter", "Normalize", "RandomDepthScale",
 ]

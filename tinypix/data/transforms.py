@@ -11,7 +11,7 @@ If a crop moved the image but not the mask, or a flip turned the picture round b
 normals pointing the old way, the network would learn from wrong labels. So every spatial transform
 draws its random numbers once and applies the same flip, crop or resize to all of these keys; it
 refuses keys it does not know. Photometric transforms (ColorJitter, Normalize) touch ``image``
-only.
+only; RandomDepthScale touches ``depth`` only.
 
 Randomness: every transform is called as ``transform(sample, rng=None)``, where ``rng`` is a
 ``numpy.random.Generator``. Without one, a generator kept by this module is used; ``manual_seed``
@@ -219,6 +219,35 @@ class RandomResizedCrop(Transform):
     def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         H, W = _spatial_size(sample, "RandomResizedCrop")
         return _resize(_crop(sample, *self.window(H, W, rng)), self.size)
+
+
+class RandomDepthScale(Transform):
+    """Multiply ``depth`` by one random factor s per call: the doll's-house ambiguity.
+
+    Scale a whole scene by s about the camera's centre and every pixel's ray still meets the same
+    surface point, now s times as far, with the same normal and the same colour: the picture does
+    not change. One picture therefore cannot tell a doll's house from a house, and its depth is
+    known only up to a global factor. This transform makes that ambiguity explicit in a dataset:
+    ``depth`` becomes s * depth (invalid zeros stay zero), while ``image``, ``mask``, ``normals``
+    and ``depth_valid`` are left as they are, since scaling the world moves none of them.
+
+    s is drawn log-uniformly from ``scale`` = (lo, hi), so s and 1 / s are equally likely when
+    lo * hi = 1; ``scale=(1, 1)`` leaves depth unchanged.
+    """
+
+    def __init__(self, scale: tuple[float, float] = (0.5, 2.0)) -> None:
+        lo, hi = scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"RandomDepthScale: scale must be (lo, hi) with 0 < lo <= hi, got {tuple(scale)}")
+        self.scale = (float(lo), float(hi))
+
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if "depth" not in sample:
+            raise ValueError(f"RandomDepthScale needs a 'depth' key to scale; the sample has {sorted(sample)}")
+        s = np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1])))
+        depth = sample["depth"]
+        sample["depth"] = (depth * s).astype(depth.dtype)
+        return sample
 
 
 def _gray(image):
