@@ -115,3 +115,56 @@ def test_normals_face_the_camera_and_match_the_depth_map():
                 inside &= m[1 + oy:63 + oy, 1 + ox:63 + ox] == m[1:-1, 1:-1]
         assert np.median(cos[inside]) > np.cos(np.radians(1))
         assert (cos[inside] > np.cos(np.radians(5))).mean() > 0.9
+
+
+def test_default_colors_are_random_and_by_class_keeps_the_geometry():
+    plain = SyntheticScenes(12, size=32, seed=4)
+    named = SyntheticScenes(12, size=32, seed=4, colors="random")
+    by_class = SyntheticScenes(12, size=32, seed=4, colors="by_class")
+    for i in range(12):
+        for k in ("image", "mask", "depth", "normals"):
+            np.testing.assert_array_equal(plain[i][k], named[i][k])
+        # The same cameras and objects: only the colours and the light change.
+        for k in ("mask", "depth", "normals"):
+            np.testing.assert_array_equal(plain[i][k], by_class[i][k])
+        assert not np.array_equal(plain[i]["image"], by_class[i]["image"])
+
+
+def test_by_class_colors_follow_the_class():
+    from tinypix.data.scenes import CLASS_COLOR_JITTER, CLASS_COLORS, FIXED_AMBIENT, GROUND_COLORS, WALL_COLOR
+    for seed in range(20):
+        scene = random_scene(np.random.default_rng(seed), colors="by_class")
+        assert scene.ambient == FIXED_AMBIENT
+        for surface in scene.surfaces:
+            if surface.label == 0:
+                assert surface.color in (WALL_COLOR, GROUND_COLORS[0])
+            else:
+                assert np.abs(np.subtract(surface.color, CLASS_COLORS[surface.label])).max() <= CLASS_COLOR_JITTER
+    # The light is the same in every scene; with random colours it is not.
+    lights = {random_scene(np.random.default_rng(s), colors="by_class").light for s in range(5)}
+    assert len(lights) == 1
+    assert len({random_scene(np.random.default_rng(s)).light for s in range(5)}) == 5
+
+
+def test_by_class_pixel_colours_separate_the_classes():
+    # Per-class median colours of the rendered pictures are far apart by class, and the colour
+    # varies within a class far less than with random colours (where the classes look alike).
+    def class_stats(colors):
+        ds = SyntheticScenes(30, size=32, seed=9, colors=colors)
+        pixels = {c: np.concatenate([s["image"][:, s["mask"] == c] for s in ds], axis=1) for c in (1, 2, 3)}
+        medians = {c: np.median(p, axis=1) for c, p in pixels.items()}
+        gaps = [np.abs(medians[a] - medians[b]).max() for a, b in ((1, 2), (1, 3), (2, 3))]
+        spread = np.mean([np.median(np.abs(p - medians[c][:, None])) for c, p in pixels.items()])
+        return min(gaps), spread
+
+    gap, spread = class_stats("by_class")
+    random_gap, random_spread = class_stats("random")
+    assert gap > 0.25 and random_gap < 0.2
+    assert spread < random_spread / 2
+
+
+def test_unknown_colors_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="colors must be one of"):
+        SyntheticScenes(2, size=16, colors="pastel")
+    with pytest.raises(ValueError, match="random_scene: colors"):
+        random_scene(np.random.default_rng(0), colors="by-class")

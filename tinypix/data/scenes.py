@@ -7,6 +7,10 @@ nearest hit gives the pixel its class, its depth and its normal, so the three la
 with the picture. The ground and the wall catch every ray that misses the objects, so every depth
 is finite.
 
+Colours and light are random by default, the same for every class, so only shape tells the classes
+apart. ``colors='by_class'`` paints each class its own colour (with a little jitter) under a fixed
+light, on the same cameras and objects: then a pixel's colour follows from its class and shape.
+
 Coordinates:
     World: y is up, the ground is the plane y = 0 and the back wall the plane z = WALL_Z.
     Camera, the frame of ``depth`` and ``normals``: x right, y up, z towards the camera, so the
@@ -20,7 +24,7 @@ between different classes, where even a perfect model could not say which class 
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -29,6 +33,16 @@ from .loader import Dataset, Sample
 
 WALL_Z = -4.5
 UP = np.array([0.0, 1.0, 0.0])
+
+# random_scene(rng, colors='by_class'): a colour per object class (sphere, box, cylinder), each
+# channel jittered by up to CLASS_COLOR_JITTER; the floor and wall keep colours of their own.
+COLOR_MODES = ("random", "by_class")
+CLASS_COLORS = {1: (0.85, 0.25, 0.2), 2: (0.2, 0.45, 0.85), 3: (0.9, 0.75, 0.2)}
+CLASS_COLOR_JITTER = 0.05
+WALL_COLOR = (0.7, 0.7, 0.65)
+GROUND_COLORS = ((0.55, 0.6, 0.5), (0.4, 0.45, 0.35))
+FIXED_LIGHT = (0.5, 1.2, 0.6)
+FIXED_AMBIENT = 0.25
 
 
 def _rotate_y(v, angle):
@@ -215,15 +229,24 @@ class Scene:
     surfaces: list[Ground | Wall | Sphere | Box | Cylinder]
 
 
-def random_scene(rng: np.random.Generator) -> Scene:
+def random_scene(rng: np.random.Generator, colors: str = "random") -> Scene:
     """Draw a Scene: 3 to 5 non-overlapping objects of random classes, colours and sizes, and a
-    slightly varied camera and light. Colours come from the same distribution for every class, so
-    only shape tells the classes apart; boxes are turned to show the camera a corner, since a box
+    slightly varied camera and light. Boxes are turned to show the camera a corner, since a box
     seen face-on has the outline of a cylinder.
 
     Args:
         rng: a ``numpy.random.Generator``; the scene depends on nothing else.
+        colors: ``'random'``: every surface's colour and the light are drawn at random, from the
+            same distribution for every class, so only shape tells the classes apart.
+            ``'by_class'``: each class has its own colour (``CLASS_COLORS``, each channel moved by
+            at most ``CLASS_COLOR_JITTER``), the wall and floor keep fixed colours and the light a
+            fixed direction and ambient share, so a pixel's colour follows from its class and its
+            surface's orientation. The camera and the objects are the same as with ``'random'``
+            from the same generator state: only colours and light differ.
     """
+    if colors not in COLOR_MODES:
+        raise ValueError(f"random_scene: colors must be one of {COLOR_MODES}, got {colors!r}")
+
     def color():
         return tuple(rng.uniform(0.1, 0.95, 3))
 
@@ -257,8 +280,28 @@ def random_scene(rng: np.random.Generator) -> Scene:
             objects.append(obj)
 
     light = np.array([rng.uniform(-1, 1), rng.uniform(0.6, 1.6), rng.uniform(0.1, 1.0)])
-    return Scene(tuple(eye), tuple(target), rng.uniform(40, 48), tuple(light / np.linalg.norm(light)),
-                 rng.uniform(0.15, 0.3), surfaces + objects)
+    scene = Scene(tuple(eye), tuple(target), rng.uniform(40, 48), tuple(light / np.linalg.norm(light)),
+                  rng.uniform(0.15, 0.3), surfaces + objects)
+    # Recoloured after every draw above, so that both modes place the same objects.
+    return _color_by_class(scene, rng) if colors == "by_class" else scene
+
+
+def _color_by_class(scene: Scene, rng: np.random.Generator) -> Scene:
+    """``scene`` with its colours set by class (with jitter drawn from ``rng``) and the fixed light."""
+    def jittered(label):
+        base = np.asarray(CLASS_COLORS[label])
+        return tuple(np.clip(base + rng.uniform(-CLASS_COLOR_JITTER, CLASS_COLOR_JITTER, 3), 0.0, 1.0))
+
+    surfaces = []
+    for surface in scene.surfaces:
+        if isinstance(surface, Ground):
+            surfaces.append(replace(surface, color=GROUND_COLORS[0], color2=GROUND_COLORS[1]))
+        elif isinstance(surface, Wall):
+            surfaces.append(replace(surface, color=WALL_COLOR))
+        else:
+            surfaces.append(replace(surface, color=jittered(surface.label)))
+    light = np.asarray(FIXED_LIGHT) / np.linalg.norm(FIXED_LIGHT)
+    return replace(scene, light=tuple(light), ambient=FIXED_AMBIENT, surfaces=surfaces)
 
 
 def render_scene(scene: Scene, size: int = 64) -> Sample:
@@ -342,6 +385,9 @@ class SyntheticScenes(Dataset):
             ``tinypix.data.transforms`` then draw from their module's generator). To augment
             reproducibly, give the transform to the DataLoader instead.
         noise: standard deviation of the Gaussian noise added to the image.
+        colors: ``'random'`` (every colour and the light drawn at random, the same for every
+            class) or ``'by_class'`` (a colour per class with small jitter, fixed floor, wall and
+            light; the same cameras and objects as ``'random'``): see ``random_scene``.
 
     Scenes are rendered on first access and kept in memory, as
     read-only arrays so that the cache cannot be changed by accident.
@@ -351,8 +397,11 @@ class SyntheticScenes(Dataset):
     ignore_index = 255
 
     def __init__(self, n: int, size: int = 64, seed: int = 0, transform: Callable[[Sample], Sample] | None = None,
-                 noise: float = 0.02) -> None:
+                 noise: float = 0.02, colors: str = "random") -> None:
+        if colors not in COLOR_MODES:
+            raise ValueError(f"SyntheticScenes: colors must be one of {COLOR_MODES}, got {colors!r}")
         self.n, self.size, self.seed = int(n), int(size), int(seed)
+        self.colors = colors
         self.transform = transform
         self.noise = noise
         self._cache = {}
@@ -373,7 +422,7 @@ class SyntheticScenes(Dataset):
 
     def _generate(self, i):
         rng = np.random.default_rng((self.seed, i))
-        sample = render_scene(random_scene(rng), self.size)
+        sample = render_scene(random_scene(rng, self.colors), self.size)
         noisy = sample["image"] + rng.normal(0.0, self.noise, sample["image"].shape).astype(np.float32)
         sample["image"] = np.clip(noisy, 0, 1)
         for a in sample.values():
