@@ -247,7 +247,12 @@ def join_job():
     if not dist.is_initialized():
         dist.init_process_group("mpi")
     local = int(os.environ.get("MPI_LOCALNRANKS", dist.get_world_size()))
-    set_num_threads(max(1, get_num_threads() // local))
+    share = max(1, get_num_threads() // local)
+    set_num_threads(share)
+    # NumPy's BLAS too: its idle threads spin, and would take the cores of the other ranks. (An
+    # application's choice for its own process, as tune_process is.)
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(limits=share, user_api="blas")
     return dist.get_rank(), dist.get_world_size()
 
 
