@@ -25,7 +25,7 @@ SCRIPTS = {
     "augmentation": ["augmented_samples.png"],
     "autoencoder": ["reconstructions.png", "interpolation.png"],
     "edges_to_image": ["sketch_output_truth.png"],
-    "wrong_ways": ["predictions.png"],
+    "wrong_ways": ["predictions.png", "stacks.png", "windows.png"],
     "transpose_conv": ["conv_matrix.png", "conv_matrix_1d.png", "tiles_and_checkerboard.png"],
     "lecture_pictures": ["unpooling.png", "conv_matrix_1d.png", "tiles_and_checkerboard.png", "receptive_field.png",
                          "patch_windows.png"],

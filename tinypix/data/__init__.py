@@ -13,6 +13,7 @@ from . import transforms
 from .folders import DepthNormalsFolder, SegmentationFolder, read_depth, read_image, read_mask, read_normals
 from .loader import DataLoader, Dataset, collate
 from .scenes import Box, Cylinder, Ground, Scene, Sphere, SyntheticScenes, Wall, random_scene, render_scene
+from .context import ContextScenes, context_ceiling, decided, render_context_scene
 from .transforms import (ColorJitter, Compose, Normalize, RandomCrop, RandomDepthScale, RandomHorizontalFlip,
                          RandomResizedCrop, Resize, Transform)
 
@@ -22,4 +23,5 @@ __all__ = [
     "SegmentationFolder", "DepthNormalsFolder", "read_image", "read_mask", "read_depth", "read_normals",
     "transforms", "Transform", "Compose", "RandomHorizontalFlip", "RandomCrop", "Resize", "RandomResizedCrop",
     "ColorJitter", "Normalize", "RandomDepthScale",
+    "ContextScenes", "context_ceiling", "decided", "render_context_scene",
 ]
