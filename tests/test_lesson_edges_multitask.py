@@ -9,22 +9,9 @@ Taking the mechanism away (random colours in both arms) leaves no gap to find.
 examples/multitask.py has no lesson test: its gain needs hundreds of steps on two tasks, well
 beyond the 20 s a lesson test may take.
 """
-import importlib.util
-import os
-import sys
 import types
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-
-
-def example(name):
-    """examples/<name>.py as a module (its ``import common`` needs examples/ on the path)."""
-    if EXAMPLES not in sys.path:
-        sys.path.insert(0, EXAMPLES)
-    spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_scripts import example
 
 
 def test_l1_learns_the_colours_a_sketch_predicts_and_the_median_of_the_rest():

@@ -3,8 +3,6 @@
 They train tiny networks on tiny scenes, so they assert only the direction of a lesson, with a
 margin well beyond the spread over seeds measured for these settings.
 """
-import importlib.util
-import os
 import sys
 import types
 
@@ -16,17 +14,7 @@ from tinypix.data import DataLoader, SyntheticScenes
 from tinypix.data.transforms import RandomDepthScale
 from tinypix.models import UNet
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-
-
-def example(name):
-    """examples/<name>.py as a module (its ``import common`` needs examples/ on the path)."""
-    if EXAMPLES not in sys.path:
-        sys.path.insert(0, EXAMPLES)
-    spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_scripts import example
 
 
 def test_scale_invariant_loss_learns_shape_despite_a_random_scale_per_scene():
