@@ -66,7 +66,11 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter): ``w <- w - lr * wd * w`` each
-    step, then the Adam update of the loss gradient alone. Default weight_decay 1e-2, as in PyTorch."""
+    step, then the Adam update of the loss gradient alone. Default weight_decay 1e-2, as in PyTorch.
+
+    The paper writes the decay as ``w <- w - eta_t * lambda * w`` with eta_t the schedule's
+    multiplier; here wd multiplies the whole (scheduled) lr, as in PyTorch, so lambda = base lr * wd.
+    """
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
