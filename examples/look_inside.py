@@ -26,6 +26,7 @@ from tinypix import nn, viz
 from tinypix.data.scenes import SyntheticScenes
 from tinypix.models import FCN, UNet
 from tinypix.summary import format_bytes
+from common import count_parameters
 
 SETTINGS = dict(size=64)
 cfg = common.setup("look_inside", __doc__, SETTINGS, SETTINGS)
@@ -37,18 +38,29 @@ print(tinypix.summary(FCN(variant="8s"), (3, cfg.size, cfg.size)), "\n")
 
 # 2. The lecture's numbers.
 stack = lambda n: nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(n)])  # noqa: E731
+seen = {n: tinypix.receptive_field(stack(n), (1, 8, 8)) for n in (99, 100)}
+activations = 200 * 400 * 400 * 4                       # bytes: 200 float32 maps of 400 x 400, one image
+weights = 4 * count_parameters(nn.Conv2d(200, 200, 3))  # bytes: the 3x3 conv that makes them
 common.print_table(["quantity", "tinypix"], [
-    ["receptive field of 99 stacked 3x3 convs", tinypix.receptive_field(stack(99), (1, 8, 8))],
-    ["receptive field of 100 stacked 3x3 convs", tinypix.receptive_field(stack(100), (1, 8, 8))],
+    ["receptive field of 99 stacked 3x3 convs", seen[99]],
+    ["receptive field of 100 stacked 3x3 convs", seen[100]],
     ["3x3 conv on 32 pixels", tinypix.conv_output_size(32, 3)],
     ["3x3 conv on 50 pixels", tinypix.conv_output_size(50, 3)],
-    ["200 float32 channels at 400x400, one image", format_bytes(200 * 400 * 400 * 4)],
-    ["100 such layers, batch of 20", format_bytes(100 * 20 * 200 * 400 * 400 * 4)],
+    ["200 float32 channels at 400x400, one image", format_bytes(activations)],
+    ["100 such layers, batch of 20", format_bytes(100 * 20 * activations)],
+    ["weights of the 3x3 conv from 200 to 200 channels", format_bytes(weights)],
     ["AlexNet: 11x11 conv, stride 4, on 227", tinypix.conv_output_size(227, 11, 4)],
     ["then 3x3 max-pool, stride 2", tinypix.conv_output_size(55, 3, 2)],
     ["then 5x5 conv, padding 2, and 3x3 max-pool, stride 2",
      tinypix.conv_output_size(tinypix.conv_output_size(27, 5, padding=2), 3, 2)],
 ], title="the lecture's numbers (1 MB = 2^20 bytes)")
+shown = lambda ok: "shown" if ok else "NOT shown"  # noqa: E731
+print(f"lesson: n stacked 3x3 convs see 2n+1 pixels — {shown(seen == {99: 199, 100: 201})} "
+      f"(99 convs see {seen[99]}, 100 see {seen[100]}; counted by tinypix.receptive_field)")
+print(f"lesson: at full resolution the activations, not the weights, fill the memory — "
+      f"{shown(activations > 50 * weights)} (one 200-channel layer at 400x400: {format_bytes(activations)} of "
+      f"activations per image, {format_bytes(weights)} of weights; 100 layers, batch 20: "
+      f"{format_bytes(100 * 20 * activations)})")
 
 # 3. Pictures. A small U-Net keeps the graph readable: every box is one op autograd recorded.
 scene = SyntheticScenes(1, size=cfg.size, seed=cfg.seed)[0]

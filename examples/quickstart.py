@@ -1,5 +1,8 @@
 """A two-layer network from bare tensors, trained by hand-written gradient steps.
 
+The label (same-sign quadrant, an XOR of the signs) is a rule no straight line can draw: a linear
+classifier stays near chance, 0.5. The hidden ReLU layer is what lets the network learn it.
+
 Run:  python examples/quickstart.py
 """
 import tinypix
@@ -21,6 +24,11 @@ for step in range(301):
         for param in (w1, b1, w2, b2):
             param.data -= 0.5 * param.grad.data
             param.grad = None
+    accuracy = ((p > 0.5).float() == y).float().mean().item()
     if step % 100 == 0:
-        accuracy = ((p > 0.5).float() == y).float().mean().item()
         print(f"step {step:3d}  loss {loss.item():.3f}  accuracy {accuracy:.2f}")
+
+majority = max(y.mean().item(), 1 - y.mean().item())      # always guessing the larger class
+shown = "shown" if accuracy > majority + 0.3 else "NOT shown"
+print(f"lesson: a hidden ReLU layer learns a rule no straight line can draw — {shown} "
+      f"(training accuracy {accuracy:.2f}; always guessing the larger class: {majority:.2f})")
