@@ -48,6 +48,9 @@ def setup(name, doc, full, quick):
     root = os.environ.get("TINYPIX_EXAMPLES_OUT") or os.path.join(HERE, "out")
     out = args.out or os.path.join(root, name)
     os.makedirs(out, exist_ok=True)
+    # A training script may opt its own process in to tinypix's tunings (the library never does):
+    # malloc keeps freed memory, so each step's large temporaries are not fresh pages every time.
+    tinypix.tune_process()
     tinypix.manual_seed(args.seed)
     np.random.seed(args.seed)
     cfg = types.SimpleNamespace(**(quick if is_quick else full))
