@@ -14,7 +14,7 @@ The script
      same number of steps, and reports mIoU on the training scenes and on held-out scenes, over
      3 seeds (each seed draws its own scenes and initial weights).
 
-Run:  python examples/augmentation.py           (3 seeds, about 2 minutes on 2 CPU cores)
+Run:  python examples/augmentation.py           (3 seeds, about 1 minute on 2 CPU cores)
       python examples/augmentation.py --quick   (reduced: checks that it runs)
 """
 import numpy as np

@@ -17,7 +17,7 @@ No labels are needed. The code is too small to copy the picture (32 numbers for 
     gives pictures in between (bottom strip); blending the pixels (1 - t) x_a + t x_b instead
     just cross-fades the two photos (top strip).
 
-Run:  python examples/autoencoder.py           (3 seeds, about 3 minutes on 2 CPU cores)
+Run:  python examples/autoencoder.py           (3 seeds, about 2 minutes on 2 CPU cores)
       python examples/autoencoder.py --quick   (reduced: checks that it runs)
 """
 import numpy as np

@@ -48,7 +48,7 @@ change the function, and decay then only changes the effective learning rate), t
 
 The decay acts on conv weights only (not biases), as ``tinypix train`` does.
 
-Run:  python examples/init_and_decay.py           (full, about 2.5 minutes on 2 CPU cores)
+Run:  python examples/init_and_decay.py           (full: 3 seeds, about 2 minutes on 2 CPU cores)
       python examples/init_and_decay.py --quick   (reduced: checks that it runs)
 """
 import copy

@@ -16,7 +16,7 @@ trained with the mean squared error to (nx, ny, nz), and divided by its length o
 Normals are in camera coordinates (x right, y up, z towards the camera) and drawn as RGB with
 (n + 1) / 2: the floor is greenish (up), the wall blue-violet (towards us), a sphere a rainbow.
 
-Run:  python examples/normals.py           (3 seeds, about 3 minutes on 2 CPU cores)
+Run:  python examples/normals.py           (3 seeds, about 2 minutes on 2 CPU cores)
       python examples/normals.py --quick   (reduced: checks that it runs)
 """
 import os

@@ -21,7 +21,7 @@ pixel), against the same share on the interior pixels further away. Every model 
 same scenes, in the same order, with the same optimizer and steps; each pair is run over
 ``cfg.seeds`` (seed = weights, batches and data).
 
-Run:  python examples/skips.py           (full, about 4 minutes on 2 CPU cores)
+Run:  python examples/skips.py           (full: 3 seeds, about 1 minute on 2 CPU cores)
       python examples/skips.py --quick   (reduced: checks that it runs)
 """
 import numpy as np
