@@ -17,13 +17,13 @@ decides a pixel exactly when it holds a background pixel (:func:`decided`).
 """
 from __future__ import annotations
 
-import operator
 from typing import Callable
 
 import numpy as np
 
 from ..metrics import ConfusionMatrix
-from .loader import Dataset, Sample
+from .loader import Sample
+from .scenes import GeneratedScenes
 
 BACKGROUND, BOAT, CAR = 0, 1, 2
 
@@ -81,7 +81,7 @@ def render_context_scene(rng: np.random.Generator, size: int, min_side: float = 
     return image, mask
 
 
-class ContextScenes(Dataset):
+class ContextScenes(GeneratedScenes):
     """``n`` scenes of one textured object on water (a boat) or on a road (a car).
 
     Sample ``i`` is a dict of NumPy arrays (``size`` = S):
@@ -117,24 +117,13 @@ class ContextScenes(Dataset):
         self.min_side, self.max_side = min_side, max_side
         self._cache = {}
 
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> Sample:
-        i = operator.index(i)
-        if i < 0:
-            i += self.n
-        if not 0 <= i < self.n:
-            raise IndexError(f"sample index {i} is out of range for {self.n} scenes")
-        if i not in self._cache:
-            rng = np.random.default_rng((self.seed, i))
-            image, mask = render_context_scene(rng, self.size, self.min_side, self.max_side)
-            image = np.clip(image + rng.normal(0.0, self.noise, image.shape), 0, 1).astype(np.float32)
-            for a in (image, mask):
-                a.flags.writeable = False
-            self._cache[i] = {"image": image, "mask": mask}
-        sample = dict(self._cache[i])
-        return self.transform(sample) if self.transform is not None else sample
+    def _generate(self, i: int) -> Sample:
+        rng = np.random.default_rng((self.seed, i))
+        image, mask = render_context_scene(rng, self.size, self.min_side, self.max_side)
+        image = np.clip(image + rng.normal(0.0, self.noise, image.shape), 0, 1).astype(np.float32)
+        for a in (image, mask):
+            a.flags.writeable = False
+        return {"image": image, "mask": mask}
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All scenes stacked: images (n, 3, S, S) float32 and masks (n, S, S) int64."""

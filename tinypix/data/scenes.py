@@ -365,7 +365,34 @@ def render_scene(scene: Scene, size: int = 64) -> Sample:
     }
 
 
-class SyntheticScenes(Dataset):
+class GeneratedScenes(Dataset):
+    """``n`` scenes made on first access by ``_generate(i)`` (from a generator seeded with
+    ``(seed, i)``) and kept in memory as read-only arrays; ``transform``, if set, is applied on
+    every access. The base of SyntheticScenes and ContextScenes."""
+
+    n: int
+    transform: Callable[[Sample], Sample] | None
+    _cache: dict[int, Sample]
+
+    def _generate(self, i: int) -> Sample:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Sample:
+        i = operator.index(i)
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(f"sample index {i} is out of range for {self.n} scenes")
+        if i not in self._cache:
+            self._cache[i] = self._generate(i)
+        sample = dict(self._cache[i])
+        return self.transform(sample) if self.transform is not None else sample
+
+
+class SyntheticScenes(GeneratedScenes):
     """``n`` procedurally rendered scenes: the lecture's three pixel-labeling tasks from one source.
 
     Sample ``i`` is a dict of NumPy arrays (``size`` = S):
@@ -406,21 +433,7 @@ class SyntheticScenes(Dataset):
         self.noise = noise
         self._cache = {}
 
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> Sample:
-        i = operator.index(i)
-        if i < 0:
-            i += self.n
-        if not 0 <= i < self.n:
-            raise IndexError(f"sample index {i} is out of range for {self.n} scenes")
-        if i not in self._cache:
-            self._cache[i] = self._generate(i)
-        sample = dict(self._cache[i])
-        return self.transform(sample) if self.transform is not None else sample
-
-    def _generate(self, i):
+    def _generate(self, i: int) -> Sample:
         rng = np.random.default_rng((self.seed, i))
         sample = render_scene(random_scene(rng, self.colors), self.size)
         noisy = sample["image"] + rng.normal(0.0, self.noise, sample["image"].shape).astype(np.float32)
