@@ -41,8 +41,9 @@ def cases():
         yield "conv_transpose2d", shape, 2, 2, 0
 
 
-def make_steps(op, shape, k, s, p, rng):
-    """One forward+backward step for each library, on the same float32 data; and the FLOPs."""
+def make_steps(op, shape, k, s, p, rng, device="cpu", with_torch=True):
+    """One forward+backward step for each library on ``device`` ('cpu' or 'cuda'), on the same
+    float32 data; and the FLOPs. The PyTorch step is None without PyTorch or ``with_torch``."""
     N, C, H, K = shape
     x = rng.standard_normal((N, C, H, H), dtype=np.float32)
     w_shape = (K, C, k, k) if op == "conv2d" else (C, K, k, k)
@@ -54,18 +55,18 @@ def make_steps(op, shape, k, s, p, rng):
     flops = 3 * 2 * N * K * C * k * k * pixels
 
     fn = getattr(F, op)
-    tx, tw, tb = (tinypix.tensor(a, requires_grad=True) for a in (x, w, b))
-    tdy = tinypix.tensor(dy)
+    tx, tw, tb = (tinypix.tensor(a, requires_grad=True, device=device) for a in (x, w, b))
+    tdy = tinypix.tensor(dy, device=device)
 
     def tinypix_step():
         tx.grad = tw.grad = tb.grad = None
         fn(tx, tw, tb, stride=s, padding=p).backward(tdy)
 
     torch_step = None
-    if torch is not None:
+    if torch is not None and with_torch:
         torch_fn = getattr(torch.nn.functional, op)
-        px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-        pdy = torch.tensor(dy)
+        px, pw, pb = (torch.tensor(a, device=device, requires_grad=True) for a in (x, w, b))
+        pdy = torch.tensor(dy, device=device)
 
         def torch_step():
             px.grad = pw.grad = pb.grad = None

@@ -157,38 +157,6 @@ def release():
 
 
 # -- the cases -----------------------------------------------------------------------------------
-def conv_steps(op, shape, k, s, p, torch_ok):
-    """One forward+backward step of ``op`` for each library on the GPU, on the same float32 data."""
-    import tinypix
-    import tinypix.functional as F
-    rng = np.random.default_rng(0)
-    N, C, H, K = shape
-    x = rng.standard_normal((N, C, H, H), dtype=np.float32)
-    w_shape = (K, C, k, k) if op == "conv2d" else (C, K, k, k)
-    w = rng.standard_normal(w_shape, dtype=np.float32) * np.float32((C * k * k) ** -0.5)
-    b = rng.standard_normal(K, dtype=np.float32)
-    out = (H + 2 * p - k) // s + 1 if op == "conv2d" else (H - 1) * s - 2 * p + k
-    dy = rng.standard_normal((N, K, out, out), dtype=np.float32)
-    fn = getattr(F, op)
-    tx, tw, tb = (tinypix.tensor(a, requires_grad=True, device="cuda") for a in (x, w, b))
-    tdy = tinypix.tensor(dy, device="cuda")
-
-    def mine():
-        tx.grad = tw.grad = tb.grad = None
-        fn(tx, tw, tb, stride=s, padding=p).backward(tdy)
-
-    if not torch_ok:
-        return mine, None
-    torch_fn = getattr(torch.nn.functional, op)
-    px, pw, pb = (torch.tensor(a, device="cuda", requires_grad=True) for a in (x, w, b))
-    pdy = torch.tensor(dy, device="cuda")
-
-    def theirs():
-        px.grad = pw.grad = pb.grad = None
-        torch_fn(px, pw, pb, stride=s, padding=p).backward(pdy)
-    return mine, theirs
-
-
 def unet_steps(batch, size, base, depth, torch_ok):
     """One U-Net training step (forward, cross-entropy, backward, SGD with momentum and weight
     decay) for each library on the GPU, from the same weights and data; and both first losses."""
@@ -230,7 +198,7 @@ def unet_steps(batch, size, base, depth, torch_ok):
 
 def bench(quick):
     """The GPU rows: every conv case of benchmarks/conv.py and the large one, then the U-Net steps."""
-    from benchmarks.conv import cases
+    from benchmarks.conv import cases, make_steps
     why = gpu_absent()
     if why:
         for part in ("GPU conv", "GPU U-Net step"):
@@ -246,7 +214,7 @@ def bench(quick):
     for op, shape, k, s, p in (convs[:2] if quick else convs):
         case = f"{op} {','.join(map(str, shape))} {k}x{k} s{s} p{p}"
         try:
-            mine, theirs = conv_steps(op, shape, k, s, p, torch_ok)
+            mine, theirs, _ = make_steps(op, shape, k, s, p, np.random.default_rng(0), "cuda", torch_ok)
             row("GPU conv", case, *ms_cells(*three_ways(mine, theirs, repeats, warmup), why_not))
         except Exception as e:  # one case failing leaves the others to run
             row("GPU conv", case, f"error: {first_line(e)}")
